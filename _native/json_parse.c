@@ -1,0 +1,446 @@
+/* json_parse.c -- strict JSON parser into a flat node array (mob_doc).
+ *
+ * Accepts exactly what serde_json's from_slice accepts for one value, minus
+ * the things mobstore rejects on purpose (FORMAT.md §2.3, SPEC §3): invalid
+ * UTF-8 (overlong, surrogate code points, > U+10FFFF, truncated), lone
+ * surrogate \u escapes, raw control characters in strings, NaN/Infinity,
+ * leading zeros, trailing garbage, duplicate keys in any object, nesting
+ * deeper than MOBSTORE_MAX_DEPTH.  Numbers use serde's rules (numbers.c).
+ *
+ * No recursion: an explicit stack of MOBSTORE_MAX_DEPTH container indices,
+ * and the depth check happens before a container is opened, so a
+ * 100,000-deep input is rejected after 128 levels.
+ *
+ * Memory: mob_doc owns its arrays (nodes, arena, scratch); mob_parse sizes
+ * them up front from the input length (nodes <= len/2 + 4, arena <= len),
+ * so nothing reallocates during a parse and string pointers stay valid.
+ * Buffers are kept for reuse; mob_doc_free releases them.
+ */
+#define MOBSTORE_CANON_INTERNAL 1
+#include "canon.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (*cap >= need) return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q) return MOBSTORE_E_NOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+int mob_doc_reserve(mob_doc *d, size_t input_len)
+{
+    size_t nodes = input_len / 2 + 4;
+    if (grow((void **)&d->nodes, &d->nodes_cap, nodes, sizeof(mob_node))) return MOBSTORE_E_NOMEM;
+    if (grow((void **)&d->arena, &d->arena_cap, input_len + 8, 1)) return MOBSTORE_E_NOMEM;
+    if (grow((void **)&d->scratch, &d->scratch_cap, 2 * nodes, sizeof(uint32_t))) return MOBSTORE_E_NOMEM;
+    return 0;
+}
+
+void mob_doc_free(mob_doc *d)
+{
+    free(d->nodes);
+    free(d->arena);
+    free(d->scratch);
+    memset(d, 0, sizeof *d);
+}
+
+int mob_key_cmp(const mob_node *a, const mob_node *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->v.s, b->v.s, n);
+    if (c) return c;
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+/* Stable bottom-up merge sort of key node indices idx[0..n) using tmp[0..n). */
+static void sort_idx(const mob_node *nodes, uint32_t *idx, uint32_t *tmp, uint32_t n)
+{
+    /* insertion sort runs of 8, then merge */
+    const uint32_t RUN = 8;
+    for (uint32_t lo = 0; lo < n; lo += RUN) {
+        uint32_t hi = lo + RUN < n ? lo + RUN : n;
+        for (uint32_t i = lo + 1; i < hi; i++) {
+            uint32_t x = idx[i], j = i;
+            while (j > lo && mob_key_cmp(&nodes[idx[j - 1]], &nodes[x]) > 0) {
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = x;
+        }
+    }
+    uint32_t *src = idx, *dst = tmp;
+    for (uint32_t w = RUN; w < n; w *= 2) {
+        for (uint32_t lo = 0; lo < n; lo += 2 * w) {
+            uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            uint32_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                dst[k++] = mob_key_cmp(&nodes[src[b]], &nodes[src[a]]) < 0 ? src[b++] : src[a++];
+            while (a < mid) dst[k++] = src[a++];
+            while (b < hi) dst[k++] = src[b++];
+        }
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != idx) memcpy(idx, src, n * sizeof(uint32_t));
+}
+
+int mob_sort_keys(mob_doc *d, uint32_t obj, uint32_t *out)
+{
+    const mob_node *nodes = d->nodes;
+    uint32_t m = nodes[obj].len, i = obj + 1;
+    for (uint32_t k = 0; k < m; k++) {
+        out[k] = i;
+        i = nodes[i + 1].next;
+    }
+    sort_idx(nodes, out, out + m, m);
+    return (int)m;
+}
+
+/* Duplicate check for a closed object.  Small objects: pairwise. */
+static int has_duplicate(mob_doc *d, uint32_t obj, uint32_t *dup_at)
+{
+    const mob_node *nodes = d->nodes;
+    uint32_t m = nodes[obj].len;
+    if (m < 2) return 0;
+    if (m <= 12) {
+        uint32_t keys[12], i = obj + 1;
+        for (uint32_t k = 0; k < m; k++) {
+            keys[k] = i;
+            i = nodes[i + 1].next;
+        }
+        for (uint32_t a = 1; a < m; a++)
+            for (uint32_t b = 0; b < a; b++)
+                if (nodes[keys[a]].len == nodes[keys[b]].len &&
+                    memcmp(nodes[keys[a]].v.s, nodes[keys[b]].v.s, nodes[keys[a]].len) == 0) {
+                    *dup_at = keys[a];
+                    return 1;
+                }
+        return 0;
+    }
+    uint32_t *idx = d->scratch;
+    mob_sort_keys(d, obj, idx);
+    for (uint32_t k = 1; k < m; k++)
+        if (mob_key_cmp(&nodes[idx[k - 1]], &nodes[idx[k]]) == 0) {
+            *dup_at = idx[k] > idx[k - 1] ? idx[k] : idx[k - 1];
+            return 1;
+        }
+    return 0;
+}
+
+static inline int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static int read_hex4(const uint8_t *p, const uint8_t *end, uint32_t *out)
+{
+    if (end - p < 4) return -1;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0) return -1;
+        v = (v << 4) | (uint32_t)h;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0. */
+static inline int utf8_seq(const uint8_t *p, const uint8_t *end)
+{
+    uint8_t c = p[0];
+    ptrdiff_t left = end - p;
+    if (c >= 0xC2 && c <= 0xDF) {
+        return (left >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && p[1] >= 0xA0) return 0; /* surrogate code point */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && p[1] < 0x90) return 0; /* overlong */
+        if (c == 0xF4 && p[1] >= 0x90) return 0; /* > U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+static inline uint8_t *put_utf8(uint8_t *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        *o++ = (uint8_t)cp;
+    } else if (cp < 0x800) {
+        *o++ = (uint8_t)(0xC0 | (cp >> 6));
+        *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (uint8_t)(0xE0 | (cp >> 12));
+        *o++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (uint8_t)(0xF0 | (cp >> 18));
+        *o++ = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+#define FAIL(code, at, detail)                                  \
+    do {                                                        \
+        d->err = (code);                                        \
+        d->err_off = (size_t)((at) - d->input);                 \
+        d->err_detail = (detail);                               \
+        return (code);                                          \
+    } while (0)
+
+/* Parse the string whose opening quote is at p into node n; *pp = after the
+ * closing quote. */
+static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const uint8_t **pp,
+                        mob_node *n, size_t *arena_pos)
+{
+    const uint8_t *start = ++p;
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            uint64_t t = (v - 0x2020202020202020ULL) |
+                         ((v ^ 0x2222222222222222ULL) - 0x0101010101010101ULL) |
+                         ((v ^ 0x5c5c5c5c5c5c5c5cULL) - 0x0101010101010101ULL) | v;
+            if (t & 0x8080808080808080ULL) break;
+            p += 8;
+        }
+        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
+        uint8_t c = *p;
+        if (c == '"') {
+            n->escaped = 0;
+            n->v.s = start;
+            n->len = (uint32_t)(p - start);
+            *pp = p + 1;
+            return 0;
+        }
+        if (c == '\\') break;
+        if (c < 0x20) FAIL(MOBSTORE_E_CONTROL, p, "raw control character in a string");
+        if (c >= 0x80) {
+            int k = utf8_seq(p, end);
+            if (!k) FAIL(MOBSTORE_E_UTF8, p, "invalid UTF-8");
+            p += k;
+        } else {
+            p++;
+        }
+    }
+    /* escape found: decode into the arena */
+    uint8_t *o0 = d->arena + *arena_pos, *o = o0;
+    memcpy(o, start, (size_t)(p - start));
+    o += p - start;
+    for (;;) {
+        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
+        uint8_t c = *p;
+        if (c == '"') break;
+        if (c == '\\') {
+            if (end - p < 2) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
+            uint8_t e = p[1];
+            const uint8_t *esc = p;
+            p += 2;
+            switch (e) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '/': *o++ = '/'; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'u': {
+                uint32_t cp, lo;
+                if (read_hex4(p, end, &cp)) FAIL(MOBSTORE_E_ESCAPE, esc, "bad \\u escape");
+                p += 4;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) FAIL(MOBSTORE_E_ESCAPE, esc, "lone trailing surrogate");
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+                        FAIL(MOBSTORE_E_ESCAPE, esc, "lone leading surrogate");
+                    if (read_hex4(p + 2, end, &lo)) FAIL(MOBSTORE_E_ESCAPE, p, "bad \\u escape");
+                    if (lo < 0xDC00 || lo > 0xDFFF) FAIL(MOBSTORE_E_ESCAPE, esc, "lone leading surrogate");
+                    p += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                o = put_utf8(o, cp);
+                break;
+            }
+            default:
+                FAIL(MOBSTORE_E_ESCAPE, esc, "invalid escape");
+            }
+            continue;
+        }
+        if (c < 0x20) FAIL(MOBSTORE_E_CONTROL, p, "raw control character in a string");
+        if (c >= 0x80) {
+            int k = utf8_seq(p, end);
+            if (!k) FAIL(MOBSTORE_E_UTF8, p, "invalid UTF-8");
+            memcpy(o, p, (size_t)k);
+            o += k;
+            p += k;
+        } else {
+            *o++ = c;
+            p++;
+        }
+    }
+    n->escaped = 1;
+    n->v.s = o0;
+    n->len = (uint32_t)(o - o0);
+    *arena_pos += (size_t)(o - o0);
+    *pp = p + 1;
+    return 0;
+}
+
+static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
+{
+    uint32_t stack[MOBSTORE_MAX_DEPTH];
+    int depth = 0;
+    size_t arena_pos = 0;
+    const uint8_t *p = input, *end = input + len;
+    int rc;
+
+    d->input = input;
+    d->input_len = len;
+    d->count = 0;
+    d->err = 0;
+    d->err_off = 0;
+    d->err_detail = NULL;
+    if (len >= MOBSTORE_MAX_MESSAGE_BYTES) FAIL(MOBSTORE_E_TOO_LARGE, p, "message too large");
+    if ((rc = mob_doc_reserve(d, len))) FAIL(rc, p, "out of memory");
+    mob_node *nodes = d->nodes;
+
+    p = skip_ws(p, end);
+    for (;;) {
+        /* ---- a value starts at p ---- */
+        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
+        uint32_t ni = d->count++;
+        mob_node *n = &nodes[ni];
+        n->src = (uint32_t)(p - input);
+        n->escaped = 0;
+        n->len = 0;
+        switch (*p) {
+        case '{':
+        case '[':
+            if (depth >= MOBSTORE_MAX_DEPTH) FAIL(MOBSTORE_E_DEPTH, p, "nesting too deep");
+            n->type = *p == '{' ? J_OBJ : J_ARR;
+            stack[depth++] = ni;
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == (n->type == J_OBJ ? '}' : ']')) {
+                depth--;
+                n->next = d->count;
+                n->src_end = (uint32_t)(p + 1 - input);
+                p++;
+                break; /* empty container is a finished value */
+            }
+            n->len = 1;
+            if (n->type == J_ARR) continue; /* first element */
+            if (p >= end || *p != '"') FAIL(MOBSTORE_E_SYNTAX, p, "expected an object key");
+            goto key;
+        case '"':
+            n->type = J_STR;
+            if ((rc = parse_string(d, p, end, &p, n, &arena_pos))) return rc;
+            n->next = ni + 1;
+            n->src_end = (uint32_t)(p - input);
+            break;
+        case 't':
+            if (end - p < 4 || memcmp(p, "true", 4)) FAIL(MOBSTORE_E_SYNTAX, p, "expected a value");
+            n->type = J_TRUE;
+            p += 4;
+            goto scalar_done;
+        case 'f':
+            if (end - p < 5 || memcmp(p, "false", 5)) FAIL(MOBSTORE_E_SYNTAX, p, "expected a value");
+            n->type = J_FALSE;
+            p += 5;
+            goto scalar_done;
+        case 'n':
+            if (end - p < 4 || memcmp(p, "null", 4)) FAIL(MOBSTORE_E_SYNTAX, p, "expected a value");
+            n->type = J_NULL;
+            p += 4;
+            goto scalar_done;
+        default:
+            if (*p == '-' || (*p >= '0' && *p <= '9')) {
+                mob_number num;
+                const uint8_t *stop = p;
+                rc = mob_parse_number(p, end, &stop, &num);
+                if (rc) FAIL(rc, rc == MOBSTORE_E_NUMBER_RANGE ? p : stop,
+                             rc == MOBSTORE_E_NUMBER_RANGE ? "number out of range" : "invalid number");
+                n->type = J_NUM;
+                n->numkind = (uint8_t)num.kind;
+                if (num.kind == MOB_NUM_U64) n->v.u = num.u;
+                else if (num.kind == MOB_NUM_I64) n->v.i = num.i;
+                else n->v.f = num.f;
+                p = stop;
+                goto scalar_done;
+            }
+            FAIL(MOBSTORE_E_SYNTAX, p, "expected a value");
+        }
+        goto after_value;
+    scalar_done:
+        n->next = ni + 1;
+        n->src_end = (uint32_t)(p - input);
+    after_value:
+        /* ---- a value just ended; continue or close containers ---- */
+        for (;;) {
+            p = skip_ws(p, end);
+            if (depth == 0) {
+                if (p != end) FAIL(MOBSTORE_E_TRAILING, p, "trailing characters after the JSON value");
+                return 0;
+            }
+            mob_node *top = &nodes[stack[depth - 1]];
+            if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
+            if (*p == ',') {
+                p = skip_ws(p + 1, end);
+                top->len++;
+                if (top->type == J_ARR) goto next_value;
+                if (p >= end || *p != '"') FAIL(MOBSTORE_E_SYNTAX, p, "expected an object key");
+                goto key;
+            }
+            if (*p == (top->type == J_OBJ ? '}' : ']')) {
+                uint32_t ti = stack[--depth];
+                top->next = d->count;
+                top->src_end = (uint32_t)(p + 1 - input);
+                if (top->type == J_OBJ) {
+                    uint32_t dup;
+                    if (has_duplicate(d, ti, &dup))
+                        FAIL(MOBSTORE_E_DUPLICATE_KEY, input + nodes[dup].src, "duplicate key");
+                }
+                p++;
+                continue;
+            }
+            FAIL(MOBSTORE_E_SYNTAX, p, top->type == J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+    key : {
+        uint32_t ki = d->count++;
+        mob_node *k = &nodes[ki];
+        k->type = J_STR;
+        k->src = (uint32_t)(p - input);
+        if ((rc = parse_string(d, p, end, &p, k, &arena_pos))) return rc;
+        k->next = ki + 1;
+        k->src_end = (uint32_t)(p - input);
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') FAIL(MOBSTORE_E_SYNTAX, p, "expected ':'");
+        p = skip_ws(p + 1, end);
+    }
+    next_value:;
+    }
+}

@@ -1,0 +1,47 @@
+"""mobstore: a SQLite-centric embedded store for multi-agent runtimes.
+
+    import engine
+    with engine.open("agents.db") as store:
+        sid = store.create_session({"session_metadata": {...}})
+        receipt = store.apply_runtime_turn(sid, run_id, [message, ...])
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (
+    DigestMismatchError,
+    ImportFormatError,
+    InvalidInputError,
+    MobstoreError,
+    SchemaTooNewError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreError,
+)
+from .membership import BrokenClaim, Duplicate, Member, Reconciliation
+from .receipts import Mismatch, RunBoundaryReceipt, VerifyReport
+from .sessions import Event, Session
+from .store import Store, open  # noqa: A004 - engine.open is the documented entry point
+
+__all__ = [
+    "__version__",
+    "open",
+    "Store",
+    "Session",
+    "Event",
+    "RunBoundaryReceipt",
+    "VerifyReport",
+    "Mismatch",
+    "Member",
+    "BrokenClaim",
+    "Duplicate",
+    "Reconciliation",
+    "MobstoreError",
+    "InvalidInputError",
+    "SessionNotFoundError",
+    "SessionExistsError",
+    "SchemaTooNewError",
+    "DigestMismatchError",
+    "StoreError",
+    "ImportFormatError",
+]

@@ -1,0 +1,160 @@
+"""Importing a meerkat realm (engine.meerkat reads it) into a Store.
+
+Each session commits in its own transaction, so an interrupted import leaves the target
+consistent and a re-run completes it. Importing the same file again changes nothing:
+a session already present with the same transcript is left alone (receipts and head
+are only added when missing); a stored transcript that is a strict prefix of the
+realm's is extended; anything else is reported as a conflict and not touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from . import digest
+from .errors import MobstoreError
+from .meerkat import RealmProblem, RealmSession, open_realm
+from .receipts import BOUNDARIES
+from .sessions import _UPSERT_BINDING, check_id, encode_metadata, now_ms
+from .store import Store
+
+
+@dataclasses.dataclass
+class ImportReport:
+    source: str
+    layout: str
+    sessions_seen: int = 0
+    sessions_imported: int = 0
+    sessions_extended: int = 0
+    sessions_unchanged: int = 0
+    messages_imported: int = 0
+    receipts_imported: int = 0
+    heads_imported: int = 0
+    problems: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.problems)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["skipped"] = self.skipped
+        return out
+
+
+def session_profile(rs: RealmSession) -> str:
+    """The profile new receipts of an imported session use: its producer's newest receipt
+    profile, else its head's, else mobstore's default f3."""
+    if rs.receipts:
+        return max(rs.receipts, key=lambda r: (r.message_count, r.sequence)).profile
+    if rs.head is not None:
+        return rs.head.profile
+    return "f3"
+
+
+def import_realm(store: Store, path: str, *, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Import every session of a meerkat realm file into `store`. Damaged or conflicting
+    sessions are reported in ImportReport.problems (never silently skipped)."""
+    with open_realm(path) as realm:
+        report = ImportReport(source=str(path), layout=realm.layout)
+        total = realm.session_count()
+        for done, item in enumerate(realm.sessions(), 1):
+            report.sessions_seen += 1
+            if isinstance(item, RealmProblem):
+                report.problems.append(dataclasses.asdict(item))
+            else:
+                try:
+                    _import_session(store, item, report, str(path))
+                except MobstoreError as exc:
+                    report.problems.append({"where": "session", "key": item.session_id, "reason": str(exc)})
+            if progress is not None:
+                progress(done, total)
+        for problem in realm.problems_outside_sessions():
+            report.problems.append(dataclasses.asdict(problem))
+    return report
+
+
+def _import_session(store: Store, rs: RealmSession, report: ImportReport, source: str) -> None:
+    check_id(rs.session_id)
+    body, facts = encode_metadata(rs.metadata)
+    for r in rs.receipts:
+        if r.boundary not in BOUNDARIES:
+            raise MobstoreError(f"receipt {r.run_id}/{r.sequence}: unknown boundary {r.boundary!r}")
+    profile = session_profile(rs)
+    messages = list(rs.messages)
+    with store.transaction() as con:
+        row = con.execute("SELECT num, message_count FROM ms_sessions WHERE id = ?", (rs.session_id,)).fetchone()
+        at = now_ms()
+        if row is None:
+            con.execute(
+                "INSERT INTO ms_sessions (id, created_at_ms, updated_at_ms, metadata_json, digest_profile, sha256_state) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rs.session_id, rs.created_at_ms, rs.updated_at_ms, body, profile,
+                 digest.TranscriptState.new(profile).to_bytes()),
+            )
+            con.execute(_UPSERT_BINDING, facts.row(rs.session_id))
+            store._log_event(con, "session_created", rs.session_id,
+                             {"imported_from": source, "message_count": len(messages)}, at)
+            new = messages
+            status = "imported"
+        else:
+            num, count = row
+            stored = store.raw_messages(rs.session_id, 0, min(count, len(messages)))
+            if count > len(messages) or stored != messages[:count]:
+                raise MobstoreError(
+                    f"session {rs.session_id!r} already exists with a different transcript; not touched"
+                )
+            new = messages[count:]
+            status = "extended" if new else "unchanged"
+        if new:
+            store._append_locked(con, rs.session_id, new, rs.updated_at_ms)
+            store._log_event(con, "messages_appended", rs.session_id,
+                             {"appended": len(new), "message_count": len(messages), "imported_from": source}, at)
+        (num,) = con.execute("SELECT num FROM ms_sessions WHERE id = ?", (rs.session_id,)).fetchone()
+        receipts_added = 0
+        for r in rs.receipts:
+            existing = con.execute(
+                "SELECT receipt_json FROM ms_receipts WHERE session_num = ? AND run_id = ? AND sequence = ?",
+                (num, r.run_id, r.sequence),
+            ).fetchone()
+            if existing is not None:
+                if bytes(existing[0]) != r.receipt_json:
+                    report.problems.append({
+                        "where": "runtime_boundary_receipts", "key": f"{r.runtime_id}/{r.run_id}/{r.sequence}",
+                        "reason": "another receipt with this run and sequence is already stored; kept the stored one",
+                    })
+                continue
+            con.execute(
+                "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
+                "message_count, profile, runtime_id, receipt_json, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (num, r.run_id, r.sequence, r.boundary, r.conversation_digest, r.message_count, r.profile,
+                 r.runtime_id, r.receipt_json, at),
+            )
+            receipts_added += 1
+            store._log_event(con, "receipt_committed", rs.session_id,
+                             {"run_id": r.run_id, "sequence": r.sequence, "message_count": r.message_count,
+                              "imported_from": source}, at)
+        head_added = 0
+        if rs.head is not None:
+            cur = con.execute(
+                "SELECT head_revision, head_message_count, head_profile FROM ms_sessions WHERE num = ?", (num,)
+            ).fetchone()
+            want = (rs.head.revision, rs.head.message_count, rs.head.profile)
+            if tuple(cur) != want:
+                con.execute(
+                    "UPDATE ms_sessions SET head_revision = ?, head_message_count = ?, head_profile = ? WHERE num = ?",
+                    (*want, num),
+                )
+                head_added = 1
+        if status == "unchanged" and (receipts_added or head_added):
+            status = "extended"
+    report.messages_imported += len(new)
+    report.receipts_imported += receipts_added
+    report.heads_imported += head_added
+    if status == "imported":
+        report.sessions_imported += 1
+    elif status == "extended":
+        report.sessions_extended += 1
+    else:
+        report.sessions_unchanged += 1

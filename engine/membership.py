@@ -1,0 +1,223 @@
+"""Mob membership and reconciliation, as SQL over ms_bindings (the indexed binding facts).
+
+The seed rule (SPEC §1, FORMAT.md §3): session S belongs to mob M iff
+metadata.session_metadata.comms_name splits on "/" into exactly three non-empty parts
+(M, profile, meerkat_id), realm_id == "mob:" + M, and peer_meta.labels has
+mob_id == M, role == profile, meerkat_id == meerkat_id. Comparisons are SQLite's `=`
+under BINARY collation: byte-exact (no case folding, normalisation, trimming or
+pattern matching; `_`, `%`, `*` in ids are ordinary bytes).
+
+With accept_newer=True, reconciliation also accepts what meerkat writes since
+2026-04-26: realm "mob.<M>" in the seed rule, and a typed mob_member_binding
+{mob_id, role, member} naming M (FORMAT.md §3 "Drift", §9.4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from .errors import InvalidInputError
+
+# The seed rule over one ms_bindings row aliased b, the mob id bound as :mob.
+_SEED_RULE = """
+    b.comms_mob = :mob AND b.comms_parts = 3 AND b.comms_mob <> ''
+    AND b.comms_profile <> '' AND b.comms_member <> ''
+    AND b.realm_id = 'mob:' || :mob
+    AND b.label_mob_id = :mob AND b.label_role = b.comms_profile AND b.label_meerkat_id = b.comms_member
+"""
+
+_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = :sid AND {_SEED_RULE})"
+
+_MEMBERS_SQL = f"""
+SELECT b.session_id, b.comms_profile, b.comms_member FROM ms_bindings b
+WHERE {_SEED_RULE}
+ORDER BY b.comms_profile, b.comms_member, b.session_id
+"""
+
+# Every session that claims mob M, with whether it is valid and, if not, the first reason.
+# :newer = 1 also accepts realm "mob.<M>" and the typed mob_member_binding.
+_CLAIMS_SQL = """
+WITH claims AS (
+    SELECT b.*,
+        CASE
+            WHEN :newer AND b.binding_mob_id = :mob THEN 'binding'
+            WHEN b.comms_mob = :mob THEN 'comms'
+        END AS via
+    FROM ms_bindings b
+    WHERE b.comms_mob = :mob
+    UNION ALL
+    SELECT b.*, 'binding' FROM ms_bindings b
+    WHERE :newer AND b.binding_mob_id = :mob AND (b.comms_mob IS NOT :mob)
+)
+SELECT session_id, comms_name, realm_id,
+    CASE via WHEN 'binding' THEN binding_role ELSE comms_profile END AS profile,
+    CASE via WHEN 'binding' THEN binding_member ELSE comms_member END AS meerkat_id,
+    CASE
+        WHEN via = 'binding' THEN
+            CASE
+                WHEN comms_mob IS NOT NULL AND comms_parts = 3
+                     AND (comms_mob IS NOT :mob OR comms_profile IS NOT binding_role
+                          OR comms_member IS NOT binding_member)
+                    THEN 'binding_conflicts_comms_name'
+                WHEN binding_role = '' OR binding_member = '' THEN 'binding_empty_part'
+            END
+        WHEN comms_parts <> 3 THEN 'comms_name_not_three_parts'
+        WHEN comms_mob = '' OR comms_profile = '' OR comms_member = '' THEN 'comms_name_empty_part'
+        WHEN realm_id IS NULL THEN 'realm_missing'
+        WHEN NOT (realm_id = 'mob:' || :mob OR (:newer AND realm_id = 'mob.' || :mob)) THEN 'realm_mismatch'
+        WHEN has_peer_meta = 0 THEN 'peer_meta_missing'
+        WHEN label_mob_id IS NULL AND label_role IS NULL AND label_meerkat_id IS NULL THEN 'labels_missing'
+        WHEN label_mob_id IS NOT :mob THEN 'label_mob_id_mismatch'
+        WHEN label_role IS NOT comms_profile THEN 'label_role_mismatch'
+        WHEN label_meerkat_id IS NOT comms_member THEN 'label_meerkat_id_mismatch'
+    END AS reason
+FROM claims
+ORDER BY profile, meerkat_id, session_id
+"""
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Member:
+    session_id: str
+    profile: str
+    meerkat_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokenClaim:
+    """A session whose metadata names the mob but fails the rule; `reason` is a code:
+    comms_name_not_three_parts, comms_name_empty_part, realm_missing, realm_mismatch,
+    peer_meta_missing, labels_missing, label_mob_id_mismatch, label_role_mismatch,
+    label_meerkat_id_mismatch (and, with accept_newer, binding_conflicts_comms_name,
+    binding_empty_part)."""
+
+    session_id: str
+    reason: str
+    comms_name: str | None
+    realm_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Duplicate:
+    """Several sessions validly claiming the same (mob, profile, meerkat_id)."""
+
+    profile: str
+    meerkat_id: str
+    session_ids: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconciliation:
+    mob_id: str
+    members: tuple[Member, ...]
+    missing: tuple[tuple[str, str], ...]      # roster (profile, meerkat_id) with no valid session
+    unexpected: tuple[Member, ...]            # valid members not in the roster
+    broken: tuple[BrokenClaim, ...]
+    duplicates: tuple[Duplicate, ...]
+    roster_given: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.broken or self.duplicates)
+
+    def to_dict(self) -> dict:
+        return {
+            "mob_id": self.mob_id,
+            "ok": self.ok,
+            "members": [dataclasses.asdict(m) for m in self.members],
+            "missing": [{"profile": p, "meerkat_id": m} for p, m in self.missing],
+            "unexpected": [dataclasses.asdict(m) for m in self.unexpected],
+            "broken": [dataclasses.asdict(b) for b in self.broken],
+            "duplicates": [
+                {"profile": d.profile, "meerkat_id": d.meerkat_id, "session_ids": list(d.session_ids)}
+                for d in self.duplicates
+            ],
+            "roster_given": self.roster_given,
+        }
+
+
+def _check_text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{what} contains a lone surrogate") from None
+    return value
+
+
+def _roster_pairs(roster: Iterable) -> set[tuple[str, str]]:
+    pairs = set()
+    for i, entry in enumerate(roster):
+        if isinstance(entry, str) or not isinstance(entry, (tuple, list)) or len(entry) != 2:
+            raise InvalidInputError(f"roster[{i}] must be a (profile, meerkat_id) pair, not {entry!r}")
+        pairs.add((_check_text(entry[0], f"roster[{i}][0]"), _check_text(entry[1], f"roster[{i}][1]")))
+    return pairs
+
+
+class MembershipMixin:
+    """session_belongs_to_mob, mob_members and reconcile_mob of Store."""
+
+    def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
+        """The seed rule for one session, as one indexed SQL statement (primary-key lookup on
+        ms_bindings). Unknown session or missing metadata -> False.
+
+        Runs: SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ? AND <seed rule>)"""
+        if not isinstance(session_id, str) or not isinstance(mob_id, str):
+            raise InvalidInputError("session_id and mob_id must be strings")
+        try:
+            with self._lock:
+                return bool(self._db().execute(_BELONGS_SQL, {"sid": session_id, "mob": mob_id}).fetchone()[0])
+        except UnicodeEncodeError:
+            raise InvalidInputError("session_id or mob_id contains a lone surrogate") from None
+
+    def mob_members(self, mob_id: str) -> list[Member]:
+        """Valid members of mob M by the seed rule, ordered by (profile, meerkat_id, session_id).
+
+        Runs: one range scan of the covering index ms_bindings_comms_mob."""
+        _check_text(mob_id, "mob_id")
+        with self._lock:
+            rows = self._db().execute(_MEMBERS_SQL, {"mob": mob_id}).fetchall()
+        return [Member(*row) for row in rows]
+
+    def reconcile_mob(
+        self, mob_id: str, roster: Iterable[tuple[str, str]] | None = None, *, accept_newer: bool = False
+    ) -> Reconciliation:
+        """Members, broken claims, duplicates and (given a roster) the roster diff of mob M,
+        from one snapshot of the file. accept_newer also accepts realm "mob.<M>" and the
+        typed mob_member_binding (newer meerkat); off by default (the seed rule).
+
+        Runs: one query over the claims of M (index ms_bindings_comms_mob, plus
+        ms_bindings_binding_mob with accept_newer); the roster diff is a set difference
+        over that result."""
+        _check_text(mob_id, "mob_id")
+        wanted = None if roster is None else _roster_pairs(roster)
+        params = {"mob": mob_id, "newer": 1 if accept_newer else 0}
+        with self._lock:
+            claims = self._db().execute(_CLAIMS_SQL, params).fetchall()
+        members: list[Member] = []
+        broken: list[BrokenClaim] = []
+        for session_id, comms_name, realm_id, profile, meerkat_id, reason in claims:
+            if reason is None:
+                members.append(Member(session_id, profile, meerkat_id))
+            else:
+                broken.append(BrokenClaim(session_id, reason, comms_name, realm_id))
+        by_slot: dict[tuple[str, str], list[str]] = {}
+        for m in members:
+            by_slot.setdefault((m.profile, m.meerkat_id), []).append(m.session_id)
+        duplicates = tuple(Duplicate(p, k, tuple(ids)) for (p, k), ids in by_slot.items() if len(ids) > 1)
+        if wanted is None:
+            missing: tuple = ()
+            unexpected: tuple = ()
+        else:
+            missing = tuple(sorted(wanted - by_slot.keys()))
+            unexpected = tuple(m for m in members if (m.profile, m.meerkat_id) not in wanted)
+        return Reconciliation(
+            mob_id=mob_id,
+            members=tuple(members),
+            missing=missing,
+            unexpected=unexpected,
+            broken=tuple(broken),
+            duplicates=duplicates,
+            roster_given=wanted is not None,
+        )

@@ -1,0 +1,379 @@
+"""Runtime receipts: apply_runtime_turn in one transaction, O(delta) transcript digests,
+and verify (recompute every receipt's and head's digest in one streaming pass).
+
+Receipt shape and sequence rule: ../shared/meerkat/FORMAT.md §4.3-4.4 and SPEC §1.
+The digest state (ms_sessions.sha256_state) is the SHA-256 midstate of "[" + the
+canonical messages so far; it advances in the same transaction as every append, so a
+receipt's digest costs O(turn size), also in a new process right after opening.
+The API has no non-append change to a transcript; anything that ever adds one must
+reset sha256_state in the same transaction (verify would report the stale state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable, Iterator
+
+import orjson
+
+from . import digest
+from .errors import InvalidInputError, MobstoreError
+from .sessions import check_id, message_key, normalise_messages, now_ms
+
+BOUNDARIES = ("immediate", "run_start", "run_checkpoint")
+VERIFY_CHUNK = 2048  # messages read per range query during verify / prefix recomputes
+
+
+@dataclasses.dataclass(frozen=True)
+class RunBoundaryReceipt:
+    """Proof that a run's turn was applied (meerkat's RunBoundaryReceipt)."""
+
+    run_id: str
+    boundary: str
+    contributing_input_ids: tuple[str, ...]
+    conversation_digest: str | None
+    message_count: int
+    sequence: int
+
+    def to_dict(self) -> dict:
+        """Meerkat's key order; conversation_digest omitted when None."""
+        out: dict = {
+            "run_id": self.run_id,
+            "boundary": self.boundary,
+            "contributing_input_ids": list(self.contributing_input_ids),
+        }
+        if self.conversation_digest is not None:
+            out["conversation_digest"] = self.conversation_digest
+        out["message_count"] = self.message_count
+        out["sequence"] = self.sequence
+        return out
+
+    def to_json(self) -> bytes:
+        """Meerkat's receipt JSON: compact, serde_json escapes, key order of SPEC §1."""
+        return digest.dumps_value(self.to_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One digest that did not verify. kind: "receipt", "head" (an imported meerkat head)
+    or "state" (the stored streaming digest state / message rows of the session)."""
+
+    session_id: str
+    run_id: str | None
+    sequence: int | None
+    expected: str | None
+    actual: str | None
+    kind: str = "receipt"
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    sessions: int = 0
+    receipts: int = 0
+    receipts_ok: int = 0
+    receipts_without_digest: int = 0
+    heads: int = 0
+    heads_ok: int = 0
+    mismatches: list[Mismatch] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["mismatches"] = [m.to_dict() for m in self.mismatches]
+        out["ok"] = self.ok
+        return out
+
+
+def check_boundary(boundary: str) -> str:
+    if boundary not in BOUNDARIES:
+        raise InvalidInputError(f"boundary must be one of {', '.join(BOUNDARIES)}, not {boundary!r}")
+    return boundary
+
+
+def check_input_ids(ids) -> tuple[str, ...]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise InvalidInputError("contributing_input_ids must be a list of strings")
+    out = tuple(ids)
+    for i, item in enumerate(out):
+        if not isinstance(item, str):
+            raise InvalidInputError(f"contributing_input_ids[{i}] must be a string, not {type(item).__name__}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(f"contributing_input_ids[{i}] contains a lone surrogate") from None
+    return out
+
+
+def check_profile(profile: str) -> str:
+    if profile not in digest.PROFILES:
+        raise InvalidInputError(f"profile must be one of {', '.join(digest.PROFILES)}, not {profile!r}")
+    return profile
+
+
+class ReceiptsMixin:
+    """apply_runtime_turn, receipts, transcript_digest and verify of Store."""
+
+    def apply_runtime_turn(
+        self,
+        session_id: str,
+        run_id: str,
+        messages: Iterable[dict | bytes],
+        *,
+        boundary: str = "run_start",
+        contributing_input_ids: Iterable[str] = (),
+    ) -> RunBoundaryReceipt:
+        """Append a turn's messages and commit its receipt in ONE transaction: the messages,
+        the advanced digest state, the receipt (digest of the whole transcript after the
+        apply, sequence = max+1 per (session, run) from 0) and the events. All or nothing.
+
+        Runs: BEGIN IMMEDIATE; INSERT INTO ms_messages ...; UPDATE ms_sessions ...;
+              SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?;
+              INSERT INTO ms_receipts ...; INSERT INTO ms_events ...; COMMIT
+        """
+        check_id(session_id)
+        check_id(run_id, "run_id")
+        check_boundary(boundary)
+        input_ids = check_input_ids(contributing_input_ids)
+        bodies = normalise_messages(messages)
+        at = now_ms()
+        with self.transaction() as con:
+            num, count, state = self._append_locked(con, session_id, bodies, at)
+            profile = state.profile
+            (last,) = con.execute(
+                "SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?", (num, run_id)
+            ).fetchone()
+            receipt = RunBoundaryReceipt(
+                run_id=run_id,
+                boundary=boundary,
+                contributing_input_ids=input_ids,
+                conversation_digest=state.digest(),
+                message_count=count,
+                sequence=0 if last is None else last + 1,
+            )
+            con.execute(
+                "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
+                "message_count, profile, runtime_id, receipt_json, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (num, run_id, receipt.sequence, boundary, receipt.conversation_digest, count, profile, None,
+                 receipt.to_json(), at),
+            )
+            if bodies:
+                self._log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": count}, at)
+            self._log_event(
+                con, "receipt_committed", session_id,
+                {"run_id": run_id, "sequence": receipt.sequence, "message_count": count}, at,
+            )
+        return receipt
+
+    def receipts(self, session_id: str | None = None, *, run_id: str | None = None) -> list[RunBoundaryReceipt]:
+        """Receipts of a session and/or a run, ordered by (session, run, sequence).
+
+        Runs: SELECT receipt columns FROM ms_receipts [JOIN ms_sessions] WHERE ... ORDER BY ..."""
+        if session_id is None and run_id is None:
+            raise InvalidInputError("receipts() needs a session_id, a run_id, or both")
+        sql = (
+            "SELECT r.run_id, r.boundary, r.receipt_json, r.conversation_digest, r.message_count, r.sequence "
+            "FROM ms_receipts r JOIN ms_sessions s ON s.num = r.session_num WHERE 1"
+        )
+        args: list = []
+        if session_id is not None:
+            check_id(session_id)
+            sql += " AND s.id = ?"
+            args.append(session_id)
+        if run_id is not None:
+            check_id(run_id, "run_id")
+            sql += " AND r.run_id = ?"
+            args.append(run_id)
+        sql += " ORDER BY s.num, r.run_id, r.sequence"
+        with self.reading() as con:
+            if session_id is not None:
+                self._session_row(con, session_id)
+            rows = con.execute(sql, args).fetchall()
+        return [_receipt_from_row(row) for row in rows]
+
+    def transcript_digest(self, session_id: str, *, upto: int | None = None, profile: str | None = None) -> str:
+        """Digest of the first `upto` messages (all by default) under `profile` (the session's
+        profile by default, "f3" for sessions created by mobstore). The whole transcript in the
+        session's profile costs O(1): the stored state is finalised. A prefix comes from a stored
+        receipt with that message_count and profile when there is one, else it is recomputed."""
+        check_id(session_id)
+        with self.reading() as con:
+            num, count, state_bytes, session_profile = self._session_row(con, session_id)
+            profile = check_profile(profile or session_profile)
+            if upto is None:
+                upto = count
+            if not isinstance(upto, int) or isinstance(upto, bool) or not 0 <= upto <= count:
+                raise InvalidInputError(f"upto must be an integer in [0, {count}], not {upto!r}")
+            if upto == count and profile == session_profile:
+                return digest.TranscriptState.from_bytes(state_bytes).digest()
+            row = con.execute(
+                "SELECT conversation_digest FROM ms_receipts WHERE session_num = ? AND message_count = ? "
+                "AND profile = ? AND conversation_digest IS NOT NULL AND runtime_id IS NULL LIMIT 1",
+                (num, upto, profile),
+            ).fetchone()
+            if row is not None:
+                return row[0]
+            state = digest.TranscriptState.new(profile)
+            for chunk in _message_chunks(con, num, 0, upto):
+                state.absorb([body for _index, body in chunk])
+            return state.digest()
+
+    def verify(self, session_id: str | None = None, *, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Recompute, in one streaming pass per session, the digest at every receipt's
+        message_count, at an imported meerkat head, and at the current head (the stored
+        digest state), each under its recorded profile. Returns a report listing every
+        mismatch; never raises for a mismatch. `progress(done, total)` after each session."""
+        report = VerifyReport()
+        with self.reading() as con:
+            if session_id is not None:
+                check_id(session_id)
+                self._session_row(con, session_id)
+                nums = [row[0] for row in con.execute("SELECT num FROM ms_sessions WHERE id = ?", (session_id,))]
+            else:
+                nums = [row[0] for row in con.execute("SELECT num FROM ms_sessions ORDER BY num")]
+        total = len(nums)
+        for done, num in enumerate(nums, 1):
+            with self.reading() as con:
+                _verify_session(con, num, report)
+            if progress is not None:
+                progress(done, total)
+        return report
+
+
+def _receipt_from_row(row) -> RunBoundaryReceipt:
+    run_id, boundary, receipt_json, conversation_digest, message_count, sequence = row
+    doc = orjson.loads(receipt_json)
+    return RunBoundaryReceipt(
+        run_id=run_id,
+        boundary=boundary,
+        contributing_input_ids=tuple(doc.get("contributing_input_ids", ())),
+        conversation_digest=conversation_digest,
+        message_count=message_count,
+        sequence=sequence,
+    )
+
+
+def _message_chunks(con, num: int, start: int, stop: int) -> Iterator[list[tuple[int, bytes]]]:
+    """(index, body) rows of messages [start, stop) in chunks, one rowid range query each."""
+    lo = start
+    while lo < stop:
+        hi = min(stop, lo + VERIFY_CHUNK)
+        rows = con.execute(
+            "SELECT key, body FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key",
+            (message_key(num, lo), message_key(num, hi)),
+        ).fetchall()
+        yield [(key & 0xFFFFFFFF, body) for key, body in rows]
+        lo = hi
+
+
+@dataclasses.dataclass
+class _Check:
+    at: int                 # message_count the digest covers
+    profile: str
+    expected: str | None
+    kind: str
+    run_id: str | None = None
+    sequence: int | None = None
+
+
+def _verify_session(con, num: int, report: VerifyReport) -> None:
+    sid, count, state_bytes, session_profile, head_rev, head_count, head_profile = con.execute(
+        "SELECT id, message_count, sha256_state, digest_profile, head_revision, head_message_count, head_profile "
+        "FROM ms_sessions WHERE num = ?",
+        (num,),
+    ).fetchone()
+    report.sessions += 1
+    checks: list[_Check] = []
+    for run_id, sequence, expected, message_count, profile in con.execute(
+        "SELECT run_id, sequence, conversation_digest, message_count, profile FROM ms_receipts "
+        "WHERE session_num = ? ORDER BY message_count, run_id, sequence",
+        (num,),
+    ):
+        report.receipts += 1
+        if expected is None:
+            report.receipts_without_digest += 1
+            continue
+        checks.append(_Check(message_count, profile, expected, "receipt", run_id, sequence))
+    if head_rev is not None:
+        report.heads += 1
+        checks.append(_Check(head_count, head_profile, head_rev, "head"))
+    report.heads += 1
+    try:
+        stored_head = digest.TranscriptState.from_bytes(state_bytes)
+        checks.append(_Check(count, session_profile, stored_head.digest(), "state"))
+        if stored_head.count != count:
+            report.mismatches.append(Mismatch(
+                sid, None, None, None, None, "state",
+                f"digest state covers {stored_head.count} messages, the session row says {count}"))
+    except MobstoreError as exc:
+        report.mismatches.append(Mismatch(sid, None, None, None, None, "state", f"unreadable digest state: {exc}"))
+    checks.sort(key=lambda c: c.at)
+
+    def fail(check: _Check, actual: str | None, detail: str = "") -> None:
+        report.mismatches.append(
+            Mismatch(sid, check.run_id, check.sequence, check.expected, actual, check.kind, detail)
+        )
+
+    states = {p: digest.TranscriptState.new(p) for p in {c.profile for c in checks}}
+    next_check = 0
+    broken: str | None = None
+
+    def settle(upto: int) -> None:
+        nonlocal next_check
+        while next_check < len(checks) and checks[next_check].at == upto:
+            check = checks[next_check]
+            actual = states[check.profile].digest()
+            if actual != check.expected:
+                fail(check, actual)
+            elif check.kind == "receipt":
+                report.receipts_ok += 1
+            else:
+                report.heads_ok += 1
+            next_check += 1
+
+    settle(0)
+    position = 0
+    for chunk in _message_chunks(con, num, 0, count):
+        contiguous = next((i for i, (index, _b) in enumerate(chunk) if index != position + i), len(chunk))
+        bodies = [body for _index, body in chunk[:contiguous]]
+        done = 0
+        while done < len(bodies):
+            # Absorb up to the next checkpoint (or the chunk's end) in one batch.
+            target = position + len(bodies) - done
+            if next_check < len(checks):
+                target = min(target, checks[next_check].at)
+            try:
+                for state in states.values():
+                    state.absorb(bodies[done:done + target - position])
+            except MobstoreError as exc:
+                broken = f"messages {position}..{target - 1} no longer canonicalise: {exc}"
+                break
+            done += target - position
+            position = target
+            settle(position)
+        if broken is None and contiguous < len(chunk):
+            broken = f"message {position} is missing"
+        if broken is not None:
+            break
+    if broken is None and position != count:
+        broken = f"message {position} is missing"
+    if broken is None:
+        (extra,) = con.execute(
+            "SELECT count(*) FROM ms_messages WHERE key >= ? AND key < ?",
+            (message_key(num, count), message_key(num + 1, 0)),
+        ).fetchone()
+        if extra:
+            broken = f"{extra} message rows beyond message_count {count}"
+            report.mismatches.append(Mismatch(sid, None, None, None, None, "state", broken))
+    # What is left covers messages past a break, or points beyond the transcript.
+    for check in checks[next_check:]:
+        if check.at > count:
+            fail(check, None, f"message_count {check.at} is beyond the transcript ({count} messages)")
+        else:
+            fail(check, None, broken or "")

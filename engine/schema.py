@@ -1,0 +1,99 @@
+"""The schema: schema.sql for a new file, numbered upgrade steps for an older one.
+
+`PRAGMA user_version` holds the schema version. A new file gets schema.sql whole;
+a file at version N < SCHEMA_VERSION runs UPGRADES[N+1], UPGRADES[N+2], ... each
+in its own transaction (a crash between steps leaves a valid older version that
+the next open continues from). A file above SCHEMA_VERSION is refused untouched.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Callable
+
+import apsw
+
+from .errors import SchemaTooNewError, StoreError
+
+SCHEMA_VERSION = 1
+
+# UPGRADES[n] takes a connection inside a transaction from version n-1 to n.
+# Version 1 is the first released layout, so there is no step yet; the
+# mechanism is exercised by tests/test_schema.py with a synthetic step.
+UPGRADES: dict[int, Callable[[apsw.Connection], None]] = {}
+
+
+def schema_sql() -> str:
+    """The DDL shipped inside the package (engine/schema.sql, a copy of the top-level file)."""
+    return resources.files("engine").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def user_version(con: apsw.Connection) -> int:
+    return con.execute("PRAGMA user_version").fetchone()[0]
+
+
+def refuse_unusable(con: apsw.Connection) -> None:
+    """Before anything is written to a file: refuse a newer schema and somebody else's
+    database (a non-SQLite file fails here too, on the first read)."""
+    version = user_version(con)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"database schema version {version} is newer than this mobstore "
+            f"(knows up to {SCHEMA_VERSION}); upgrade mobstore to open it"
+        )
+    if version == 0:
+        _require_empty(con)
+
+
+def ensure_schema(con: apsw.Connection, *, readonly: bool = False) -> int:
+    """Create or upgrade the schema; return the file's version.
+
+    Each step runs under BEGIN IMMEDIATE and re-reads user_version inside the
+    transaction, so two processes opening a new file at once do not both create it.
+    """
+    version = user_version(con)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"database schema version {version} is newer than this mobstore "
+            f"(knows up to {SCHEMA_VERSION}); upgrade mobstore to open it"
+        )
+    if version == SCHEMA_VERSION or readonly:
+        if readonly and version < SCHEMA_VERSION:
+            raise StoreError(f"database schema version {version} needs an upgrade; open it writable first")
+        return version
+    while True:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            version = user_version(con)
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNewError(
+                    f"database schema version {version} is newer than this mobstore "
+                    f"(knows up to {SCHEMA_VERSION})"
+                )
+            if version == SCHEMA_VERSION:
+                con.execute("COMMIT")
+                return version
+            if version == 0:
+                _require_empty(con)
+                con.execute(schema_sql())
+                target = SCHEMA_VERSION
+            else:
+                target = version + 1
+                UPGRADES[target](con)
+            # user_version cannot be bound; target is our own integer.
+            con.execute(f"PRAGMA user_version = {int(target)}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _require_empty(con: apsw.Connection) -> None:
+    """Refuse to put our tables into somebody else's database."""
+    row = con.execute(
+        "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        raise StoreError(
+            f"not a mobstore database: it has user_version 0 and already holds {row[0]!r}"
+        )

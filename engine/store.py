@@ -1,0 +1,214 @@
+"""Opening a store: the one place that configures the SQLite connection, the
+transaction context manager, and the `Store` class assembled from the
+sessions, receipts and membership capabilities.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Iterator
+
+import apsw
+import apsw.bestpractice
+
+from . import schema
+from .errors import MobstoreError, SchemaTooNewError, StoreError
+from .membership import MembershipMixin
+from .receipts import ReceiptsMixin
+from .sessions import SessionsMixin
+
+MEMORY = ":memory:"
+
+# Long enough that a writer waiting behind others (each commit is milliseconds)
+# never gives up under any load we test; SQLite's busy handler sleeps between tries.
+BUSY_TIMEOUT_MS = 60_000
+
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _connect(path: str, *, synchronous: str, readonly: bool) -> apsw.Connection:
+    """Open and configure one connection. Every setting has its reason beside it."""
+    flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    flags |= apsw.SQLITE_OPEN_URI if path.startswith("file:") else 0
+    con = apsw.Connection(path, flags=flags)
+    try:
+        # Wait for other writers instead of failing with "database is locked".
+        con.set_busy_timeout(BUSY_TIMEOUT_MS)
+        # Double-quoted strings are identifiers only: a typo cannot turn into a string literal.
+        apsw.bestpractice.connection_dqs(con)
+        # ms_receipts -> ms_sessions cascades rely on enforced foreign keys.
+        apsw.bestpractice.connection_enable_foreign_keys(con)
+        # Functions named in a schema (triggers, views, defaults) never run from a file we open.
+        con.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+        # Defensive mode: no writable_schema tricks, no corrupting the file through SQL.
+        con.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+        # No extension loading through SQL.
+        con.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
+        schema.refuse_unusable(con)
+        if path != MEMORY and not readonly:
+            # WAL: readers never block the writer and a commit is one append + fsync.
+            mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"cannot switch {path!r} to WAL mode (got {mode!r})")
+        # FULL: a commit is on disk (WAL fsynced) when the call returns (README: Durability).
+        con.execute(f"PRAGMA synchronous = {synchronous}")  # validated against _SYNCHRONOUS
+        # 32 MiB page cache: keeps indexes of large stores hot across calls.
+        con.execute("PRAGMA cache_size = -32768")
+        # Sorts and temp indexes in memory (reconciliation uses small temp tables).
+        con.execute("PRAGMA temp_store = MEMORY")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _precreate_private(path: str) -> None:
+    """Create a new database file owner-only; SQLite gives -wal/-shm the same mode."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class StoreBase:
+    """Connection, lock and transactions shared by the capability mixins."""
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", readonly: bool = False):
+        synchronous = synchronous.upper()
+        if synchronous not in _SYNCHRONOUS:
+            raise StoreError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
+        self._path = path
+        self._readonly = readonly
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            if path != MEMORY and not readonly and not path.startswith("file:"):
+                _precreate_private(path)
+            self._con = _connect(path, synchronous=synchronous, readonly=readonly)
+        except MobstoreError:
+            raise
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open {path!r}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open {path!r}: {exc.strerror or exc}") from None
+        try:
+            self._schema_version = schema.ensure_schema(self._con, readonly=readonly)
+        except apsw.Error as exc:
+            self._con.close()
+            raise StoreError(f"cannot use {path!r} as a mobstore database: {exc}") from None
+        except BaseException:
+            self._con.close()
+            raise
+
+    # -- facts ---------------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        return self._schema_version
+
+    @property
+    def connection(self) -> apsw.Connection:
+        """The underlying apsw connection, for read-only inspection (tests, tools)."""
+        return self._con
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            con, self._con = self._con, None
+            if con is not None:
+                con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _db(self) -> apsw.Connection:
+        if self._con is None:
+            raise StoreError("the store is closed")
+        return self._con
+
+    # -- transactions --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[apsw.Connection]:
+        """Atomic write scope: BEGIN IMMEDIATE at the outermost level (the write lock is
+        taken up front, so it never fails half-way with a busy upgrade), SAVEPOINT inside.
+        Commits when the block ends normally, rolls back on any exception."""
+        with self._lock:
+            con = self._db()
+            if self._readonly:
+                raise StoreError("the store is open read-only")
+            outer = self._depth == 0
+            name = f"ms_sp{self._depth}"  # our own counter, not data
+            try:
+                con.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")
+            except apsw.Error as exc:
+                raise _store_error(exc) from None
+            self._depth += 1
+            try:
+                yield con
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    con.execute("ROLLBACK")
+                else:
+                    con.execute(f"ROLLBACK TO {name}")
+                    con.execute(f"RELEASE {name}")
+                raise
+            self._depth -= 1
+            try:
+                con.execute("COMMIT" if outer else f"RELEASE {name}")
+            except apsw.Error as exc:
+                if outer and con.in_transaction:
+                    with contextlib.suppress(apsw.Error):
+                        con.execute("ROLLBACK")
+                raise _store_error(exc) from None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[apsw.Connection]:
+        """A consistent read scope: several SELECTs see one snapshot of the file."""
+        with self._lock:
+            con = self._db()
+            if self._depth:
+                yield con
+                return
+            con.execute("BEGIN")
+            try:
+                yield con
+            finally:
+                con.execute("COMMIT")
+
+
+def _store_error(exc: apsw.Error) -> StoreError:
+    return StoreError(f"SQLite error: {exc}")
+
+
+class Store(SessionsMixin, ReceiptsMixin, MembershipMixin, StoreBase):
+    """A mobstore database: sessions, peer metadata, runtime receipts and the event log.
+
+    Thread-safe (one lock per store); one process may open a file several times and
+    several processes may open it at once (WAL, busy timeout).
+    """
+
+    def __repr__(self) -> str:
+        return f"<mobstore.Store {self._path!r}>"
+
+
+def open(path: str | os.PathLike = MEMORY, *, synchronous: str = "FULL", readonly: bool = False) -> Store:  # noqa: A001
+    """Open (creating if needed) a store. A file path gives a persistent store in WAL mode;
+    ":memory:" an ephemeral one with the same API. `synchronous` is SQLite's level for
+    commits (FULL: every committed call is on disk when it returns)."""
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        path = os.fsdecode(path)
+    return Store(path, synchronous=synchronous, readonly=readonly)
+
+
+__all__ = ["Store", "open", "MEMORY", "SchemaTooNewError"]

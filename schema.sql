@@ -1,0 +1,83 @@
+-- mobstore schema: the one DDL (engine/schema.py applies it and sets PRAGMA user_version).
+-- Every object starts with ms_. Times are Unix milliseconds.
+
+-- A session: its metadata document and the head of its append-only transcript.
+CREATE TABLE ms_sessions (
+    num            INTEGER PRIMARY KEY,            -- internal key; a session's messages cluster under it
+    id             TEXT    NOT NULL UNIQUE,
+    created_at_ms  INTEGER NOT NULL,
+    updated_at_ms  INTEGER NOT NULL,
+    message_count  INTEGER NOT NULL DEFAULT 0,
+    message_bytes  INTEGER NOT NULL DEFAULT 0,     -- sum of stored message JSON sizes
+    metadata_json  BLOB    NOT NULL,               -- the whole metadata document, compact JSON
+    digest_profile TEXT    NOT NULL DEFAULT 'f3',  -- profile of sha256_state and of new receipts
+    sha256_state   BLOB    NOT NULL,               -- engine.digest.TranscriptState bytes: SHA-256 midstate of
+                                                   -- "[" + canonical messages, so digests cost O(appended)
+    head_revision  TEXT,                           -- an imported meerkat head: its transcript digest,
+    head_message_count INTEGER,                    --   how many messages it covers,
+    head_profile   TEXT                            --   and the digest profile its producer used
+);
+-- Paging newest first without a sort.
+CREATE INDEX ms_sessions_created ON ms_sessions (created_at_ms, num);
+
+-- Messages, exactly as given (JSON bytes). key = session num * 2^32 + index: one contiguous rowid
+-- range per session, so append and range reads cost the same at 100 or 100,000 messages and no
+-- secondary index is needed (disk stays close to the raw JSON size).
+CREATE TABLE ms_messages (
+    key  INTEGER PRIMARY KEY,
+    body BLOB NOT NULL
+);
+
+-- The mob-binding facts of each session's metadata.session_metadata, written in the same
+-- transaction as the metadata document so membership is answered by SQL over these columns
+-- (engine/membership.py). One row per session; NULL where the document has no such field.
+CREATE TABLE ms_bindings (
+    session_id     TEXT PRIMARY KEY,
+    comms_name     TEXT,            -- session_metadata.comms_name as stored
+    comms_parts    INTEGER,         -- number of '/'-separated parts of comms_name
+    comms_mob      TEXT,            -- first part (set even when comms_name is malformed)
+    comms_profile  TEXT,            -- second and third parts, when there are exactly three
+    comms_member   TEXT,
+    realm_id       TEXT,
+    has_peer_meta  INTEGER NOT NULL DEFAULT 0,
+    label_mob_id   TEXT,            -- peer_meta.labels.mob_id / role / meerkat_id
+    label_role     TEXT,
+    label_meerkat_id TEXT,
+    binding_mob_id TEXT,            -- session_metadata.mob_member_binding (newer meerkat)
+    binding_role   TEXT,
+    binding_member TEXT
+) WITHOUT ROWID;
+-- Covering for the seed rule: mob_members/reconcile read only this index (plus the implicit
+-- session_id), never the table.
+CREATE INDEX ms_bindings_comms_mob ON ms_bindings (
+    comms_mob, comms_profile, comms_member, comms_parts, realm_id, label_mob_id, label_role, label_meerkat_id
+) WHERE comms_mob IS NOT NULL;
+CREATE INDEX ms_bindings_binding_mob ON ms_bindings (binding_mob_id) WHERE binding_mob_id IS NOT NULL;
+
+-- Runtime boundary receipts. The receipt's (message_count, conversation_digest) is the snapshot
+-- reference: the head of the transcript at commit time, not a copy of the session.
+CREATE TABLE ms_receipts (
+    session_num    INTEGER NOT NULL REFERENCES ms_sessions (num) ON DELETE CASCADE,
+    run_id         TEXT    NOT NULL,
+    sequence       INTEGER NOT NULL,
+    boundary       TEXT    NOT NULL,
+    conversation_digest TEXT,
+    message_count  INTEGER NOT NULL,
+    profile        TEXT    NOT NULL,               -- digest profile the receipt was made with
+    runtime_id     TEXT,                           -- meerkat runtime id of an imported receipt
+    receipt_json   BLOB    NOT NULL,               -- meerkat's receipt JSON, exact bytes
+    committed_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (session_num, run_id, sequence)
+) WITHOUT ROWID;
+CREATE INDEX ms_receipts_run ON ms_receipts (run_id);
+
+-- Durable ordered event log, read by other processes with Store.events(after=cursor).
+-- AUTOINCREMENT: a cursor never sees a reused number, even after deletes.
+CREATE TABLE ms_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms      INTEGER NOT NULL,
+    kind       TEXT    NOT NULL,
+    session_id TEXT    NOT NULL,
+    detail     BLOB                                -- small JSON object
+);
+CREATE INDEX ms_events_session ON ms_events (session_id, seq);

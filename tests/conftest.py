@@ -1,0 +1,57 @@
+"""Shared fixtures: a file store, a seeded rng that prints its seed, and the report header
+that says what this run tested (engine version, digest path, SQLite and apsw)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+
+import apsw
+import pytest
+
+import engine
+from engine import digest
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+MEERKAT_DIR = os.path.normpath(os.path.join(SHARED, "meerkat"))
+
+
+def pytest_report_header(config):
+    impl = digest.DIGEST_IMPL + (f" ({digest.NATIVE_ERROR})" if digest.NATIVE_ERROR else "")
+    return (f"mobstore {engine.__version__}; digest {impl}; SQLite {apsw.sqlite_lib_version()}; "
+            f"apsw {apsw.apsw_version()}")
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return str(tmp_path / "store.db")
+
+
+@pytest.fixture
+def store(db_path):
+    with engine.open(db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def rng(request):
+    seed = int(os.environ.get("MOBSTORE_TEST_SEED", random.randrange(1 << 30)))
+    print(f"\n[{request.node.name}] MOBSTORE_TEST_SEED={seed}")
+    return random.Random(seed)
+
+
+def fingerprint(path: str) -> str:
+    """Hash of every row of every table (in a stable order): 'the database is unchanged'."""
+    h = hashlib.sha256()
+    con = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+        for table in tables:
+            h.update(table.encode())
+            for row in con.execute(f'SELECT * FROM "{table}" ORDER BY 1, 2'):  # names from sqlite_schema
+                h.update(repr(row).encode())
+    finally:
+        con.close()
+    return h.hexdigest()
