@@ -10,8 +10,9 @@
  *   f2   same, opaque slots copied verbatim from the input
  *   bare typed re-serialisation only (plain hex digest)
  *
- * Limits: nesting depth MOBSTORE_MAX_DEPTH (arrays + objects, counted from
- * the message object = 1), message size < MOBSTORE_MAX_MESSAGE_BYTES.
+ * Limits: serde_json's depth counter MOBSTORE_MAX_DEPTH = 128 fails when it
+ * reaches 0, so at most 127 arrays/objects nest (the message object = 1);
+ * message size < MOBSTORE_MAX_MESSAGE_BYTES.
  * Errors never crash or leak; the context keeps the first error's code,
  * message index and byte offset (mobstore_ctx_error*).
  */
@@ -41,7 +42,7 @@
 #define MOBSTORE_E_SYNTAX 2        /* not JSON: unexpected byte or end of input */
 #define MOBSTORE_E_NUMBER 3        /* malformed number (leading zero, missing digits, NaN, ...) */
 #define MOBSTORE_E_NUMBER_RANGE 4  /* number overflows to +-infinity */
-#define MOBSTORE_E_DEPTH 5         /* nesting deeper than MOBSTORE_MAX_DEPTH */
+#define MOBSTORE_E_DEPTH 5         /* more than MOBSTORE_MAX_DEPTH - 1 nested containers */
 #define MOBSTORE_E_DUPLICATE_KEY 6 /* the same key twice in one object */
 #define MOBSTORE_E_ESCAPE 7        /* bad escape or lone surrogate \u escape */
 #define MOBSTORE_E_CONTROL 8       /* raw control character (< 0x20) in a string */

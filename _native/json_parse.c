@@ -5,11 +5,11 @@
  * UTF-8 (overlong, surrogate code points, > U+10FFFF, truncated), lone
  * surrogate \u escapes, raw control characters in strings, NaN/Infinity,
  * leading zeros, trailing garbage, duplicate keys in any object, nesting
- * deeper than MOBSTORE_MAX_DEPTH.  Numbers use serde's rules (numbers.c).
+ * deeper than 127 (serde_json's counter of 128).  Numbers use serde's rules (numbers.c).
  *
  * No recursion: an explicit stack of MOBSTORE_MAX_DEPTH container indices,
  * and the depth check happens before a container is opened, so a
- * 100,000-deep input is rejected after 128 levels.
+ * 100,000-deep input is rejected at the 128th level.
  *
  * Memory: mob_doc owns its arrays (nodes, arena, scratch); mob_parse sizes
  * them up front from the input length (nodes <= len/2 + 4, arena <= len),
@@ -341,7 +341,8 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
         switch (*p) {
         case '{':
         case '[':
-            if (depth >= MOBSTORE_MAX_DEPTH) FAIL(MOBSTORE_E_DEPTH, p, "nesting too deep");
+            /* serde_json: the 128th nested container fails (127 allowed) */
+            if (depth >= MOBSTORE_MAX_DEPTH - 1) FAIL(MOBSTORE_E_DEPTH, p, "nesting deeper than 127 levels");
             n->type = *p == '{' ? J_OBJ : J_ARR;
             stack[depth++] = ni;
             p = skip_ws(p + 1, end);

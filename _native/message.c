@@ -33,15 +33,18 @@ enum {
     K_STR,      /* string */
     K_ENUM,     /* string from a closed list */
     K_U64,      /* non-negative integer */
+    K_U64_NZ,   /* integer >= 1 */
     K_U32,      /* non-negative integer < 2^32 */
     K_BOOL,
     K_TS,       /* RFC 3339 timestamp (created_at) */
     K_VALUE,    /* serde_json::Value: any JSON, keys sorted */
     K_OPAQUE,   /* RawValue slot: profile decides */
     K_CONTENT,  /* Vec<ContentBlock> with the string codec */
+    K_BLOCKLIST,/* Vec<ContentBlock> without the codec (notice content) */
     K_BLOCKS,   /* array of objects written by fn */
     K_STRS,     /* array of strings */
     K_STRUCT,   /* object written by fn */
+    K_FN,       /* any JSON, fn checks and writes it */
     K_TAG,      /* the enum tag field: value already validated, written by caller */
     K_SKIP,     /* known but not written here (excluded from unknown keys) */
 };
@@ -53,7 +56,8 @@ enum {
     P_OPTV,     /* Option<Value>: absent -> omitted, null kept */
     P_DEF,      /* #[serde(default)]: absent -> default literal, always written */
     P_NONEMPTY, /* Vec skipped when empty: absent or [] -> omitted */
-    P_IDENT,    /* identity struct: omitted when absent/empty; dropped in f2/f3 */
+    P_NOTDEF,   /* enum with a default variant `def`: absent or == def -> omitted, null -> error */
+    P_IDENT,    /* identity struct: absent -> omitted, null -> error; dropped in f2/f3 */
 };
 
 typedef struct mfield mfield;
@@ -220,12 +224,9 @@ static int write_timestamp(mctx *m, const mob_node *s)
     } else {
         return -1;
     }
-    if (Mo < 1 || Mo > 12 || D < 1 || D > days_in_month(Y, Mo) || h > 23 || mi > 59 || sec > 60) return -1;
-    if (sec == 60) { /* leap second: chrono keeps it as second 59 + 1e9 ns */
-        sec = 59;
-        nanos += 1000000000u;
-    }
-    if (m->profile != MOBSTORE_PROFILE_BARE) return out_lit(m, "\"1970-01-01T00:00:00Z\"") ? nomem(m) : 0;
+    /* Python datetime rules (the reference): years 0001-9999, no leap second */
+    if (Y < 1 || Mo < 1 || Mo > 12 || D < 1 || D > days_in_month(Y, Mo) || h > 23 || mi > 59 || sec > 59)
+        return -1;
 
     int64_t t = days_from_civil(Y, Mo, D) * 86400 + h * 3600 + mi * 60 + sec;
     t -= (int64_t)sign * (oh * 3600 + om * 60);
@@ -234,13 +235,11 @@ static int write_timestamp(mctx *m, const mob_node *s)
     int64_t yy;
     int mm, dd;
     civil_from_days(days, &yy, &mm, &dd);
-    if (yy < 0 || yy > 9999) return -1; /* chrono would print a signed year */
+    if (yy < 1 || yy > 9999) return -1; /* outside years 0001-9999 UTC */
+    if (m->profile != MOBSTORE_PROFILE_BARE) /* FORMAT.md §1.4 step 3 */
+        return out_lit(m, "\"1970-01-01T00:00:00Z\"") ? MOBSTORE_E_NOMEM : 0;
     char buf[48];
     int hh = (int)(rem / 3600), mn = (int)(rem % 3600 / 60), ss = (int)(rem % 60);
-    if (nanos >= 1000000000u) {
-        ss += 1; /* displayed as :60 */
-        nanos -= 1000000000u;
-    }
     char *w = buf;
     *w++ = '"';
     w[0] = (char)('0' + yy / 1000); w[1] = (char)('0' + yy / 100 % 10);
@@ -263,7 +262,7 @@ static int write_timestamp(mctx *m, const mob_node *s)
     }
     *w++ = 'Z';
     *w++ = '"';
-    return mob_out_bytes(m->o, buf, (size_t)(w - buf)) ? nomem(m) : 0;
+    return mob_out_bytes(m->o, buf, (size_t)(w - buf)) ? MOBSTORE_E_NOMEM : 0;
 }
 
 /* ---------------------------------------------------------------- images */
@@ -364,8 +363,10 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
         switch (fd->presence) {
         case P_REQ:
             if (!v) {
-                if (fd->kind == K_TS && m->profile != MOBSTORE_PROFILE_BARE) {
-                    /* missing created_at decodes as now(); f2/f3 erase it */
+                if (fd->kind == K_TS) {
+                    /* missing created_at decodes as now(): f2/f3 erase it
+                     * to the epoch, bare omits it (seed-era rows had none) */
+                    if (m->profile == MOBSTORE_PROFILE_BARE) continue;
                     OUT(out_key(m, fd->name, first));
                     OUT(out_lit(m, "\"1970-01-01T00:00:00Z\""));
                     continue;
@@ -390,17 +391,21 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
             if (!v) continue;
             if (nodes[v].type == J_ARR && nodes[v].len == 0) continue;
             break;
+        case P_NOTDEF:
+            if (!v) continue;
+            if (nodes[v].type == J_STR && str_is(&nodes[v], fd->def)) continue;
+            break;
         case P_IDENT: {
-            if (!v || is_null) continue;
+            /* a non-Option struct: absent is fine, null is not; validated
+             * always, written only in bare (FORMAT.md §1.4 step 3) */
+            if (!v) continue;
             if (nodes[v].type != J_OBJ) return schema_err(m, v, "identity must be an object");
-            /* validate, then decide: dropped in f2/f3, omitted when empty */
+            if (m->profile == MOBSTORE_PROFILE_BARE) break;
             size_t mark = m->o->len;
             int rc = fd->fn(m, v);
             if (rc) return rc;
-            int empty = m->o->len - mark == 2; /* "{}" */
             m->o->len = mark;
-            if (empty || m->profile != MOBSTORE_PROFILE_BARE) continue;
-            break;
+            continue;
         }
         }
         OUT(out_key(m, fd->name, first));
@@ -455,11 +460,223 @@ static int write_tagged(mctx *m, uint32_t obj, const char *tag, uint32_t tagval,
     return 0;
 }
 
+/* Pass-through struct (_canon_py rule 2 "PASS"): validated like a typed
+ * struct, but written as parsed -- keys in input order, no defaults added,
+ * a present null of an optional field written as null, unknown keys
+ * compact.  Tag fields appear in `fields` as plain K_STR. */
+static int write_pass(mctx *m, uint32_t obj, const mfield *fields, int nf)
+{
+    mob_doc *d = m->d;
+    const mob_node *nodes = d->nodes;
+    if (nodes[obj].type != J_OBJ) return schema_err(m, obj, "expected an object");
+    for (int f = 0; f < nf; f++)
+        if (fields[f].presence == P_REQ && !member(d, obj, fields[f].name))
+            return schema_err(m, obj, "missing required field");
+    OUT(mob_out_byte(m->o, '{'));
+    uint32_t i = obj + 1;
+    for (uint32_t k = 0; k < nodes[obj].len; k++) {
+        uint32_t v = i + 1;
+        if (k) OUT(mob_out_byte(m->o, ','));
+        OUT(out_str_node(m, i));
+        OUT(mob_out_byte(m->o, ':'));
+        const mfield *fd = NULL;
+        for (int f = 0; f < nf; f++)
+            if (key_is(&nodes[i], fields[f].name)) {
+                fd = &fields[f];
+                break;
+            }
+        if (!fd) {
+            OUT(mob_out_compact(m->o, d, v));
+        } else if (nodes[v].type == J_NULL && (fd->presence == P_OPT || fd->presence == P_OPTV)) {
+            OUT(out_lit(m, "null"));
+        } else if (fd->presence == P_NONEMPTY && nodes[v].type != J_ARR) {
+            return schema_err(m, v, "expected an array");
+        } else {
+            int rc = write_field_value(m, fd, v);
+            if (rc) return rc;
+        }
+        i = nodes[v].next;
+    }
+    OUT(mob_out_byte(m->o, '}'));
+    return 0;
+}
+
+static int w_pass_any(mctx *m, uint32_t v) { return write_pass(m, v, NULL, 0); }
+
 static int in_enum(const mob_node *s, const char *const *vals)
 {
     for (; *vals; vals++)
         if (str_is(s, *vals)) return 1;
     return 0;
+}
+
+static int write_content(mctx *m, uint32_t v, int codec);
+
+static int write_field_value(mctx *m, const mfield *f, uint32_t v)
+{
+    mob_doc *d = m->d;
+    const mob_node *n = &d->nodes[v];
+    switch (f->kind) {
+    case K_STR:
+        if (n->type != J_STR) return schema_err(m, v, "expected a string");
+        OUT(out_str_node(m, v));
+        return 0;
+    case K_ENUM:
+        if (n->type != J_STR) return schema_err(m, v, "expected a string");
+        if (!in_enum(n, f->enums)) return schema_err(m, v, "unknown variant");
+        OUT(out_str_node(m, v));
+        return 0;
+    case K_U64:
+    case K_U64_NZ:
+    case K_U32:
+        if (n->type != J_NUM || n->numkind != MOB_NUM_U64) return schema_err(m, v, "expected a non-negative integer");
+        if (f->kind == K_U64_NZ && n->v.u == 0) return schema_err(m, v, "integer must be >= 1");
+        if (f->kind == K_U32 && n->v.u > 0xFFFFFFFFu) return schema_err(m, v, "integer out of range");
+        OUT(mob_out_number(m->o, n));
+        return 0;
+    case K_BOOL:
+        if (n->type != J_TRUE && n->type != J_FALSE) return schema_err(m, v, "expected a boolean");
+        OUT(out_lit(m, n->type == J_TRUE ? "true" : "false"));
+        return 0;
+    case K_TS: {
+        if (n->type != J_STR) return schema_err(m, v, "expected a timestamp string");
+        int rc = write_timestamp(m, n);
+        if (rc == MOBSTORE_E_NOMEM) return nomem(m);
+        if (rc) return schema_err(m, v, "invalid RFC 3339 timestamp");
+        return 0;
+    }
+    case K_VALUE:
+        OUT(mob_out_value(m->o, d, v));
+        return 0;
+    case K_OPAQUE:
+        if (m->profile == MOBSTORE_PROFILE_F3) {
+            OUT(mob_out_value(m->o, d, v));
+        } else {
+            OUT(mob_out_bytes(m->o, d->input + n->src, n->src_end - n->src));
+        }
+        return 0;
+    case K_CONTENT:
+        return write_content(m, v, 1);
+    case K_BLOCKLIST:
+        return write_content(m, v, 0);
+    case K_BLOCKS:
+    case K_STRS: {
+        if (n->type != J_ARR) return schema_err(m, v, "expected an array");
+        OUT(mob_out_byte(m->o, '['));
+        uint32_t c = v + 1;
+        for (uint32_t k = 0; k < n->len; k++) {
+            if (k) OUT(mob_out_byte(m->o, ','));
+            if (f->kind == K_STRS) {
+                if (d->nodes[c].type != J_STR) return schema_err(m, c, "expected a string");
+                OUT(out_str_node(m, c));
+            } else {
+                if (d->nodes[c].type != J_OBJ) return schema_err(m, c, "expected an object");
+                int rc = f->fn(m, c);
+                if (rc) return rc;
+            }
+            c = d->nodes[c].next;
+        }
+        OUT(mob_out_byte(m->o, ']'));
+        return 0;
+    }
+    case K_STRUCT:
+        if (n->type != J_OBJ) return schema_err(m, v, "expected an object");
+        return f->fn(m, v);
+    case K_FN:
+        return f->fn(m, v);
+    }
+    return schema_err(m, v, "internal: bad field kind");
+}
+
+#define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define F_(name, kind, pres) {name, kind, pres, 0, 0, 0}
+#define FE(name, pres, enums) {name, K_ENUM, pres, enums, 0, 0}
+#define FS(name, kind, pres, fn) {name, kind, pres, 0, fn, 0}
+#define FD(name, kind, def) {name, kind, P_DEF, 0, 0, def}
+
+/* Read the string tag `tag` of object v into *t; 0 or error. */
+static int get_tag(mctx *m, uint32_t v, const char *tag, uint32_t *t)
+{
+    *t = member(m->d, v, tag);
+    if (!*t) return schema_err(m, v, "missing tag field");
+    if (m->d->nodes[*t].type != J_STR) return schema_err(m, *t, "tag must be a string");
+    return 0;
+}
+
+/* --------------------------------------------------------- content blocks */
+
+static int w_skill_key(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {F_("source_uuid", K_STR, P_REQ), F_("skill_name", K_STR, P_REQ)};
+    return write_struct(m, v, F, NF(F));
+}
+
+/* ContentBlock, internally tagged by "type" (types.rs ContentBlock). */
+static int w_content_block(mctx *m, uint32_t v)
+{
+    mob_doc *d = m->d;
+    uint32_t t;
+    int rc = get_tag(m, v, "type", &t);
+    if (rc) return rc;
+    const mob_node *tn = &d->nodes[t];
+    if (str_is(tn, "text")) {
+        static const mfield F[] = {F_("type", K_TAG, P_REQ), F_("text", K_STR, P_REQ)};
+        return write_tagged(m, v, "type", t, F, NF(F));
+    }
+    if (str_is(tn, "image")) {
+        static const mfield INLINE[] = {
+            F_("type", K_TAG, P_REQ), F_("media_type", K_STR, P_REQ),
+            F_("source", K_STR, P_REQ), F_("data", K_STR, P_REQ),
+        };
+        static const mfield BLOB[] = {
+            F_("type", K_TAG, P_REQ), F_("media_type", K_STR, P_REQ),
+            F_("source", K_STR, P_REQ), F_("blob_id", K_STR, P_REQ),
+        };
+        uint32_t src;
+        if ((rc = get_tag(m, v, "source", &src))) return rc;
+        if (str_is(&d->nodes[src], "blob")) return write_tagged(m, v, "type", t, BLOB, NF(BLOB));
+        if (!str_is(&d->nodes[src], "inline")) return schema_err(m, src, "unknown image source");
+        if (m->profile == MOBSTORE_PROFILE_BARE) return write_tagged(m, v, "type", t, INLINE, NF(INLINE));
+        /* f2/f3 step 1: inline image -> blob reference (FORMAT.md §1.4) */
+        uint32_t mt = member(d, v, "media_type"), data = member(d, v, "data");
+        if (!mt) return schema_err(m, v, "image media_type missing");
+        if (d->nodes[mt].type != J_STR) return schema_err(m, mt, "expected a string");
+        if (!data) return schema_err(m, v, "image data missing");
+        if (d->nodes[data].type != J_STR) return schema_err(m, data, "expected a string");
+        OUT(out_lit(m, "{\"type\":\"image\",\"media_type\":"));
+        OUT(out_str_node(m, mt));
+        OUT(out_lit(m, ",\"source\":\"blob\",\"blob_id\":"));
+        if ((rc = write_blob_id(m, &d->nodes[mt], &d->nodes[data]))) return rc;
+        /* the collapsed block is a new object: unknown keys are dropped */
+        OUT(mob_out_byte(m->o, '}'));
+        return 0;
+    }
+    if (str_is(tn, "video")) {
+        static const mfield INLINE[] = {
+            F_("type", K_TAG, P_REQ), F_("media_type", K_STR, P_REQ), F_("duration_ms", K_U64, P_REQ),
+            F_("source", K_STR, P_REQ), F_("data", K_STR, P_REQ),
+        };
+        static const mfield URI[] = {
+            F_("type", K_TAG, P_REQ), F_("media_type", K_STR, P_REQ), F_("duration_ms", K_U64, P_REQ),
+            F_("source", K_STR, P_REQ), F_("uri", K_STR, P_REQ),
+        };
+        uint32_t src;
+        if ((rc = get_tag(m, v, "source", &src))) return rc;
+        if (str_is(&d->nodes[src], "inline")) return write_tagged(m, v, "type", t, INLINE, NF(INLINE));
+        if (str_is(&d->nodes[src], "uri")) return write_tagged(m, v, "type", t, URI, NF(URI));
+        return schema_err(m, src, "unknown video source");
+    }
+    if (str_is(tn, "structured")) {
+        static const mfield F[] = {F_("type", K_TAG, P_REQ), F_("data", K_OPAQUE, P_REQ)};
+        return write_tagged(m, v, "type", t, F, NF(F));
+    }
+    if (str_is(tn, "skill_context")) {
+        static const mfield F[] = {
+            F_("type", K_TAG, P_REQ), FS("skill_key", K_STRUCT, P_REQ, w_skill_key), F_("text", K_STR, P_REQ),
+        };
+        return write_tagged(m, v, "type", t, F, NF(F));
+    }
+    return schema_err(m, t, "unknown content block type");
 }
 
 /* True when node c is a content block that the codec writes as a plain
@@ -482,7 +699,8 @@ static int write_content(mctx *m, uint32_t v, int codec)
         OUT(out_str_node(m, v));
         return 0;
     }
-    if (n->type != J_ARR) return schema_err(m, v, codec ? "content must be a string or an array of blocks" : "expected an array of blocks");
+    if (n->type != J_ARR)
+        return schema_err(m, v, codec ? "content must be a string or an array of blocks" : "expected an array of blocks");
     if (codec && n->len == 1 && is_plain_text_block(d, v + 1)) {
         OUT(out_str_node(m, member(d, v + 1, "text")));
         return 0;
@@ -499,3 +717,581 @@ static int write_content(mctx *m, uint32_t v, int codec)
     OUT(mob_out_byte(m->o, ']'));
     return 0;
 }
+
+/* ------------------------------------------------------- assistant blocks */
+
+/* ProviderMeta, internally tagged by "provider" (types.rs ProviderMeta). */
+static int w_provider_meta(mctx *m, uint32_t v)
+{
+    uint32_t t;
+    int rc = get_tag(m, v, "provider", &t);
+    if (rc) return rc;
+    const mob_node *tn = &m->d->nodes[t];
+    if (str_is(tn, "anthropic")) {
+        static const mfield F[] = {F_("signature", K_STR, P_REQ), F_("provider", K_STR, P_REQ)};
+        return write_pass(m, v, F, NF(F));
+    }
+    if (str_is(tn, "anthropic_redacted")) {
+        static const mfield F[] = {F_("data", K_STR, P_REQ), F_("provider", K_STR, P_REQ)};
+        return write_pass(m, v, F, NF(F));
+    }
+    if (str_is(tn, "anthropic_compaction")) {
+        static const mfield F[] = {F_("content", K_STR, P_REQ), F_("provider", K_STR, P_REQ)};
+        return write_pass(m, v, F, NF(F));
+    }
+    if (str_is(tn, "gemini")) {
+        static const mfield F[] = {F_("thoughtSignature", K_STR, P_REQ), F_("provider", K_STR, P_REQ)};
+        return write_pass(m, v, F, NF(F));
+    }
+    if (str_is(tn, "open_ai")) {
+        static const mfield F[] = {
+            F_("id", K_STR, P_REQ), F_("encrypted_content", K_STR, P_OPT), F_("phase", K_STR, P_OPT),
+            F_("response_id", K_STR, P_OPT), F_("provider", K_STR, P_REQ),
+        };
+        return write_pass(m, v, F, NF(F));
+    }
+    if (str_is(tn, "open_ai_response")) {
+        static const mfield F[] = {F_("response_id", K_STR, P_REQ), F_("provider", K_STR, P_REQ)};
+        return write_pass(m, v, F, NF(F));
+    }
+    return schema_err(m, t, "unknown provider");
+}
+
+static const char *const SERVER_TOOL_KINDS[] = {"web_search", "google_search", NULL};
+
+/* ServerToolKind: {"kind":"web_search"} | {"kind":"google_search"} |
+ * {"kind":"provider_native","name":...}; a legacy plain string maps by
+ * name (types.rs deserialize_server_tool_kind). */
+static int w_server_tool_kind(mctx *m, uint32_t v)
+{
+    mob_doc *d = m->d;
+    const mob_node *n = &d->nodes[v];
+    if (n->type == J_STR) {
+        if (in_enum(n, SERVER_TOOL_KINDS)) {
+            OUT(out_lit(m, "{\"kind\":"));
+            OUT(out_str_node(m, v));
+            OUT(mob_out_byte(m->o, '}'));
+        } else {
+            OUT(out_lit(m, "{\"kind\":\"provider_native\",\"name\":"));
+            OUT(out_str_node(m, v));
+            OUT(mob_out_byte(m->o, '}'));
+        }
+        return 0;
+    }
+    if (n->type != J_OBJ) return schema_err(m, v, "server tool kind must be an object or string");
+    uint32_t t;
+    int rc = get_tag(m, v, "kind", &t);
+    if (rc) return rc;
+    if (in_enum(&d->nodes[t], SERVER_TOOL_KINDS)) {
+        static const mfield F[] = {F_("kind", K_TAG, P_REQ)};
+        return write_tagged(m, v, "kind", t, F, NF(F));
+    }
+    if (str_is(&d->nodes[t], "provider_native")) {
+        static const mfield F[] = {F_("kind", K_TAG, P_REQ), F_("name", K_STR, P_REQ)};
+        return write_tagged(m, v, "kind", t, F, NF(F));
+    }
+    return schema_err(m, t, "unknown server tool kind");
+}
+
+static int w_blob_ref(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {F_("blob_id", K_STR, P_REQ), F_("media_type", K_STR, P_REQ)};
+    return write_struct(m, v, F, NF(F));
+}
+
+static const char *const TRANSCRIPT_SOURCES[] = {"spoken", NULL};
+
+/* The "data" object of an assistant block of type `bt`. */
+static int w_assistant_data(mctx *m, uint32_t bt, uint32_t v)
+{
+    const mob_node *tn = &m->d->nodes[bt];
+    if (m->d->nodes[v].type != J_OBJ) return schema_err(m, v, "assistant block data must be an object");
+    if (str_is(tn, "text")) {
+        static const mfield F[] = {F_("text", K_STR, P_REQ), FS("meta", K_STRUCT, P_OPT, w_provider_meta)};
+        return write_struct(m, v, F, NF(F));
+    }
+    if (str_is(tn, "transcript")) {
+        static const mfield F[] = {
+            F_("text", K_STR, P_REQ), FE("source", P_REQ, TRANSCRIPT_SOURCES),
+            FS("meta", K_STRUCT, P_OPT, w_provider_meta),
+        };
+        return write_struct(m, v, F, NF(F));
+    }
+    if (str_is(tn, "reasoning")) {
+        static const mfield F[] = {FD("text", K_STR, "\"\""), FS("meta", K_STRUCT, P_OPT, w_provider_meta)};
+        return write_struct(m, v, F, NF(F));
+    }
+    if (str_is(tn, "tool_use")) {
+        static const mfield F[] = {
+            F_("id", K_STR, P_REQ), F_("name", K_STR, P_REQ), F_("args", K_OPAQUE, P_REQ),
+            FS("meta", K_STRUCT, P_OPT, w_provider_meta),
+        };
+        return write_struct(m, v, F, NF(F));
+    }
+    if (str_is(tn, "server_tool_content")) {
+        /* `kind` also accepted under its serde alias `name` */
+        static const mfield F[] = {
+            F_("id", K_STR, P_OPT), FS("kind", K_FN, P_REQ, w_server_tool_kind),
+            F_("content", K_VALUE, P_REQ), FS("meta", K_STRUCT, P_OPT, w_provider_meta),
+        };
+        static const mfield FA[] = {
+            F_("id", K_STR, P_OPT), FS("name", K_FN, P_REQ, w_server_tool_kind),
+            F_("content", K_VALUE, P_REQ), FS("meta", K_STRUCT, P_OPT, w_provider_meta),
+        };
+        uint32_t kind = member(m->d, v, "kind"), alias = member(m->d, v, "name");
+        if (kind && alias) return schema_err(m, alias, "duplicate field `kind`");
+        if (!alias) return write_struct(m, v, F, NF(F));
+        /* write under the canonical key: reuse FA but rename on output */
+        {
+            int first = 1;
+            OUT(mob_out_byte(m->o, '{'));
+            uint32_t id = member(m->d, v, "id");
+            if (id && m->d->nodes[id].type != J_NULL) {
+                if (m->d->nodes[id].type != J_STR) return schema_err(m, id, "expected a string");
+                OUT(out_key(m, "id", &first));
+                OUT(out_str_node(m, id));
+            }
+            OUT(out_key(m, "kind", &first));
+            int rc = w_server_tool_kind(m, alias);
+            if (rc) return rc;
+            static const mfield REST[] = {
+                F_("id", K_SKIP, P_OPT), F_("name", K_SKIP, P_REQ),
+                F_("content", K_VALUE, P_REQ), FS("meta", K_STRUCT, P_OPT, w_provider_meta),
+            };
+            (void)FA;
+            if ((rc = write_fields(m, v, REST, NF(REST), &first))) return rc;
+            OUT(mob_out_byte(m->o, '}'));
+            return 0;
+        }
+    }
+    if (str_is(tn, "image")) {
+        static const mfield F[] = {
+            F_("image_id", K_STR, P_REQ), FS("blob_ref", K_STRUCT, P_REQ, w_blob_ref),
+            F_("media_type", K_STR, P_REQ), F_("width", K_U32, P_REQ), F_("height", K_U32, P_REQ),
+            FS("revised_prompt", K_STRUCT, P_REQ, w_pass_any), FS("meta", K_STRUCT, P_REQ, w_pass_any),
+        };
+        return write_struct(m, v, F, NF(F));
+    }
+    return schema_err(m, bt, "unknown assistant block type");
+}
+
+/* AssistantBlock, adjacently tagged {"block_type": T, "data": {...}}. */
+static int w_assistant_block(mctx *m, uint32_t v)
+{
+    uint32_t bt;
+    int rc = get_tag(m, v, "block_type", &bt);
+    if (rc) return rc;
+    uint32_t data = member(m->d, v, "data");
+    if (!data) return schema_err(m, v, "assistant block without data");
+    static const mfield F[] = {F_("block_type", K_TAG, P_REQ), F_("data", K_SKIP, P_REQ)};
+    int first = 0;
+    OUT(out_lit(m, "{\"block_type\":"));
+    OUT(out_str_node(m, bt));
+    OUT(out_lit(m, ",\"data\":"));
+    if ((rc = w_assistant_data(m, bt, data))) return rc;
+    if ((rc = write_fields(m, v, F, NF(F), &first))) return rc;
+    OUT(mob_out_byte(m->o, '}'));
+    return 0;
+}
+
+/* ---------------------------------------------------------- notice blocks */
+
+static const char *const DIRECTIONS[] = {"incoming", "outgoing", "internal", NULL};
+
+static int w_peer(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {F_("id", K_STR, P_REQ), F_("display_name", K_STR, P_OPT)};
+    return write_pass(m, v, F, NF(F));
+}
+
+/* SystemNoticeBlock, tagged by "type"; an unrecognised type becomes
+ * {"type":"unknown","summary"?:..., "payload": <whole object>} (types.rs
+ * SystemNoticeBlock::unknown_from_value). */
+static int w_notice_block(mctx *m, uint32_t v)
+{
+    mob_doc *d = m->d;
+    uint32_t t = member(d, v, "type");
+    if (!t) return schema_err(m, v, "missing system notice block type");
+    const mob_node *tn = &d->nodes[t];
+    if (tn->type == J_STR) {
+        if (str_is(tn, "comms")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("kind", K_STR, P_REQ), FE("direction", P_REQ, DIRECTIONS),
+                FS("peer", K_STRUCT, P_OPT, w_peer), F_("sender_taint", K_STR, P_OPT),
+                F_("request_id", K_STR, P_OPT), F_("intent", K_STR, P_OPT), F_("status", K_STR, P_OPT),
+                F_("summary", K_STR, P_OPT), F_("payload", K_VALUE, P_OPTV),
+                F_("content", K_BLOCKLIST, P_NONEMPTY),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "external_event")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("source", K_STR, P_REQ), F_("event_type", K_STR, P_REQ),
+                F_("summary", K_STR, P_OPT), F_("body", K_STR, P_OPT), F_("payload", K_VALUE, P_OPTV),
+                F_("content", K_BLOCKLIST, P_NONEMPTY),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "tool_config")) {
+            static const mfield F[] = {F_("type", K_STR, P_REQ), F_("payload", K_VALUE, P_REQ)};
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "mcp")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("server_id", K_STR, P_OPT), F_("operation", K_STR, P_OPT),
+                F_("phase", K_STR, P_OPT), FD("persisted", K_BOOL, "false"), F_("detail", K_STR, P_OPT),
+                F_("pending_sources", K_STRS, P_NONEMPTY),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "background_job")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("job_id", K_STR, P_REQ), F_("display_name", K_STR, P_OPT),
+                F_("status", K_STR, P_REQ), F_("detail", K_STR, P_OPT),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "auth")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("state", K_STR, P_REQ), F_("binding", K_STR, P_OPT),
+                F_("detail", K_STR, P_OPT),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "runtime_notice")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("category", K_STR, P_REQ), F_("detail", K_STR, P_OPT),
+                F_("payload", K_VALUE, P_OPTV),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+        if (str_is(tn, "unknown")) {
+            static const mfield F[] = {
+                F_("type", K_STR, P_REQ), F_("summary", K_STR, P_OPT), F_("payload", K_VALUE, P_OPTV),
+            };
+            return write_pass(m, v, F, NF(F));
+        }
+    } else {
+        return schema_err(m, t, "system notice block type must be a string");
+    }
+    /* unrecognised type: summary = first string among summary/body/detail */
+    OUT(out_lit(m, "{\"type\":\"unknown\""));
+    static const char *const SUMMARY_KEYS[] = {"summary", "body", "detail"};
+    for (int k = 0; k < 3; k++) {
+        uint32_t s = member(d, v, SUMMARY_KEYS[k]);
+        if (s) {
+            if (d->nodes[s].type == J_STR) {
+                OUT(out_lit(m, ",\"summary\":"));
+                OUT(out_str_node(m, s));
+            }
+            break;
+        }
+    }
+    OUT(out_lit(m, ",\"payload\":"));
+    OUT(mob_out_value(m->o, d, v));
+    OUT(mob_out_byte(m->o, '}'));
+    return 0;
+}
+
+/* --------------------------------------------------------------- messages */
+
+static const char *const NOTICE_KINDS[] = {
+    "generic", "comms", "external_event", "mcp_pending", "mcp", "background_job",
+    "tool_scope", "tool_scope_warning", "auth_reauth_required", NULL,
+};
+static const char *const STOP_REASONS[] = {
+    "end_turn", "tool_use", "max_tokens", "stop_sequence", "content_filter", "cancelled", NULL,
+};
+static const char *const SALIENCES[] = {"background", "normal", "important", "urgent", NULL};
+static const char *const TRANSCRIPT_ROLES[] = {"conversational", "compaction_summary", "injected_context", NULL};
+
+static int w_system_identity(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {F_("source", K_STR, P_OPT), F_("idempotency_key", K_STR, P_OPT)};
+    return write_pass(m, v, F, NF(F));
+}
+
+static int w_prompt_version(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {F_("key", K_STR, P_REQ), F_("version", K_U64_NZ, P_REQ)};
+    return write_pass(m, v, F, NF(F));
+}
+
+static int w_message_identity(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {
+        F_("interaction_id", K_STR, P_OPT), F_("run_id", K_STR, P_OPT), F_("objective_id", K_STR, P_OPT),
+    };
+    return write_pass(m, v, F, NF(F));
+}
+
+static int w_render_metadata(mctx *m, uint32_t v)
+{
+    /* class: any string -- the shared vectors use values outside RenderClass */
+    static const mfield F[] = {F_("class", K_STR, P_REQ), {"salience", K_ENUM, P_DEF, SALIENCES, 0, "\"normal\""}};
+    return write_pass(m, v, F, NF(F));
+}
+
+static int w_tool_result(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {
+        F_("tool_use_id", K_STR, P_REQ), F_("content", K_CONTENT, P_REQ), FD("is_error", K_BOOL, "false"),
+    };
+    return write_struct(m, v, F, NF(F));
+}
+
+static int w_tool_call(mctx *m, uint32_t v)
+{
+    static const mfield F[] = {F_("id", K_STR, P_REQ), F_("name", K_STR, P_REQ), F_("args", K_VALUE, P_REQ)};
+    return write_struct(m, v, F, NF(F));
+}
+
+static int w_message(mctx *m, uint32_t v)
+{
+    mob_doc *d = m->d;
+    if (d->nodes[v].type != J_OBJ) return schema_err(m, v, "a message must be a JSON object");
+    uint32_t r;
+    int rc = get_tag(m, v, "role", &r);
+    if (rc) return rc;
+    const mob_node *rn = &d->nodes[r];
+    if (str_is(rn, "system")) {
+        static const mfield F[] = {
+            F_("role", K_TAG, P_REQ), F_("content", K_STR, P_REQ), F_("created_at", K_TS, P_REQ),
+            FS("identity", K_STRUCT, P_OPT, w_system_identity),
+            FS("prompt_version", K_STRUCT, P_OPT, w_prompt_version),
+        };
+        return write_tagged(m, v, "role", r, F, NF(F));
+    }
+    if (str_is(rn, "system_notice")) {
+        static const mfield F[] = {
+            F_("role", K_TAG, P_REQ), FE("kind", P_REQ, NOTICE_KINDS), F_("body", K_STR, P_OPT),
+            FS("blocks", K_BLOCKS, P_NONEMPTY, w_notice_block), F_("created_at", K_TS, P_REQ),
+        };
+        return write_tagged(m, v, "role", r, F, NF(F));
+    }
+    if (str_is(rn, "user")) {
+        static const mfield F[] = {
+            F_("role", K_TAG, P_REQ), F_("content", K_CONTENT, P_REQ),
+            FS("render_metadata", K_STRUCT, P_OPT, w_render_metadata),
+            FS("identity", K_STRUCT, P_IDENT, w_message_identity),
+            {"transcript_role", K_ENUM, P_NOTDEF, TRANSCRIPT_ROLES, 0, "conversational"},
+            F_("created_at", K_TS, P_REQ),
+        };
+        return write_tagged(m, v, "role", r, F, NF(F));
+    }
+    if (str_is(rn, "block_assistant")) {
+        static const mfield F[] = {
+            F_("role", K_TAG, P_REQ), FS("blocks", K_BLOCKS, P_REQ, w_assistant_block),
+            FE("stop_reason", P_REQ, STOP_REASONS), FS("identity", K_STRUCT, P_IDENT, w_message_identity),
+            F_("created_at", K_TS, P_REQ),
+        };
+        return write_tagged(m, v, "role", r, F, NF(F));
+    }
+    if (str_is(rn, "tool_results")) {
+        static const mfield F[] = {
+            F_("role", K_TAG, P_REQ), FS("results", K_BLOCKS, P_REQ, w_tool_result), F_("created_at", K_TS, P_REQ),
+        };
+        return write_tagged(m, v, "role", r, F, NF(F));
+    }
+    if (str_is(rn, "assistant")) { /* legacy, seed era (FORMAT.md §1.2) */
+        static const mfield F[] = {
+            F_("role", K_TAG, P_REQ), F_("content", K_STR, P_REQ),
+            FS("tool_calls", K_BLOCKS, P_REQ, w_tool_call), F_("stop_reason", K_ENUM, P_REQ),
+            F_("usage", K_VALUE, P_REQ),
+        };
+        (void)F;
+    }
+    return schema_err(m, r, "unknown message role");
+}
+
+int mob_canonical_message(mob_doc *d, mob_out *o, const uint8_t *msg, size_t len, int profile)
+{
+    int rc = mob_parse(d, msg, len);
+    if (rc) return rc;
+    mctx m = {d, o, profile};
+    return w_message(&m, 0);
+}
+
+/* ================================================================ public */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct mobstore_ctx {
+    mob_doc doc;
+    mob_out out;
+    int err;
+    size_t err_index;
+    size_t err_off;
+    char err_text[192];
+};
+
+const char *mobstore_canon_spec(void) { return MOBSTORE_CANON_SPEC; }
+
+mobstore_ctx *mobstore_ctx_new(void)
+{
+    mobstore_ctx *c = calloc(1, sizeof *c);
+    return c;
+}
+
+void mobstore_ctx_free(mobstore_ctx *ctx)
+{
+    if (!ctx) return;
+    mob_doc_free(&ctx->doc);
+    free(ctx->out.buf);
+    free(ctx);
+}
+
+void mobstore_ctx_trim(mobstore_ctx *ctx)
+{
+    if (!ctx) return;
+    if (ctx->doc.nodes_cap > 65536) mob_doc_free(&ctx->doc);
+    if (ctx->out.cap > (1u << 20)) {
+        free(ctx->out.buf);
+        memset(&ctx->out, 0, sizeof ctx->out);
+    }
+}
+
+static const char *code_text(int code)
+{
+    switch (code) {
+    case MOBSTORE_E_UTF8: return "invalid UTF-8";
+    case MOBSTORE_E_SYNTAX: return "invalid JSON";
+    case MOBSTORE_E_NUMBER: return "invalid number";
+    case MOBSTORE_E_NUMBER_RANGE: return "number out of range";
+    case MOBSTORE_E_DEPTH: return "nesting deeper than 127 levels";
+    case MOBSTORE_E_DUPLICATE_KEY: return "duplicate key";
+    case MOBSTORE_E_ESCAPE: return "invalid escape";
+    case MOBSTORE_E_CONTROL: return "control character in string";
+    case MOBSTORE_E_TRAILING: return "trailing characters";
+    case MOBSTORE_E_SCHEMA: return "not a valid meerkat message";
+    case MOBSTORE_E_TOO_LARGE: return "message too large";
+    case MOBSTORE_E_NOMEM: return "out of memory";
+    case MOBSTORE_E_ARG: return "bad argument";
+    }
+    return "error";
+}
+
+static int set_error(mobstore_ctx *ctx, int code, size_t index)
+{
+    ctx->err = code;
+    ctx->err_index = index;
+    ctx->err_off = ctx->doc.err_off;
+    const char *detail = ctx->doc.err_detail;
+    if (!detail || code == MOBSTORE_E_ARG) detail = code_text(code);
+    if (code == MOBSTORE_E_ARG || code == MOBSTORE_E_NOMEM)
+        snprintf(ctx->err_text, sizeof ctx->err_text, "%s", detail);
+    else if (strcmp(detail, code_text(code)) == 0)
+        snprintf(ctx->err_text, sizeof ctx->err_text, "%s at byte %zu", detail, ctx->err_off);
+    else
+        snprintf(ctx->err_text, sizeof ctx->err_text, "%s: %s at byte %zu", code_text(code), detail, ctx->err_off);
+    return code;
+}
+
+static void clear_error(mobstore_ctx *ctx)
+{
+    ctx->err = 0;
+    ctx->err_index = 0;
+    ctx->err_off = 0;
+    ctx->err_text[0] = 0;
+    ctx->out.oom = 0;
+}
+
+static int valid_profile(int p)
+{
+    return p == MOBSTORE_PROFILE_F3 || p == MOBSTORE_PROFILE_F2 || p == MOBSTORE_PROFILE_BARE;
+}
+
+int mobstore_canonical(mobstore_ctx *ctx, const char *msg, size_t len, int profile,
+                       const char **out, size_t *out_len)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    ctx->doc.err_detail = NULL;
+    ctx->doc.err_off = 0;
+    if (!out || !out_len || (!msg && len) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
+    ctx->out.len = 0;
+    int rc = mob_canonical_message(&ctx->doc, &ctx->out, (const uint8_t *)(msg ? msg : ""), len, profile);
+    if (rc) return set_error(ctx, rc, 0);
+    *out = (const char *)ctx->out.buf;
+    *out_len = ctx->out.len;
+    return 0;
+}
+
+/* Canonicalise messages [0, n) into `state`, flushing the output buffer to
+ * the hash every 32 KiB.  `count` = messages already in the transcript. */
+#define FLUSH_AT (32u << 10)
+
+static int absorb_into(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count, const char *data,
+                       const size_t *lens, size_t n, int profile)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    mob_out *o = &ctx->out;
+    o->len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (count + i > 0) {
+            if (mob_out_byte(o, ',')) return set_error(ctx, MOBSTORE_E_NOMEM, i);
+        }
+        int rc = mob_canonical_message(&ctx->doc, o, p, lens[i], profile);
+        if (rc) return set_error(ctx, rc, i);
+        p += lens[i];
+        if (o->len >= FLUSH_AT) {
+            mobstore_sha256_update(state, o->buf, o->len);
+            o->len = 0;
+        }
+    }
+    mobstore_sha256_update(state, o->buf, o->len);
+    o->len = 0;
+    return 0;
+}
+
+void mobstore_transcript_init(mobstore_sha256 *state)
+{
+    mobstore_sha256_init(state);
+    mobstore_sha256_update(state, "[", 1);
+}
+
+int mobstore_transcript_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                               const char *data, const size_t *lens, size_t n, int profile)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    ctx->doc.err_detail = NULL;
+    if (!state || !count || (n && (!data || !lens)) || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    mobstore_sha256 work = *state;
+    int rc = absorb_into(ctx, &work, *count, data, lens, n, profile);
+    if (rc) return rc;
+    *state = work;
+    *count += n;
+    return 0;
+}
+
+void mobstore_transcript_hex(const mobstore_sha256 *state, char *out_hex)
+{
+    mobstore_sha256 c = *state;
+    mobstore_sha256_update(&c, "]", 1);
+    mobstore_sha256_final_hex(&c, out_hex);
+}
+
+int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t *lens, size_t n,
+                               int profile, char *out_hex)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    ctx->doc.err_detail = NULL;
+    if (!out_hex || (n && (!data || !lens)) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
+    mobstore_sha256 s;
+    mobstore_transcript_init(&s);
+    int rc = absorb_into(ctx, &s, 0, data, lens, n, profile);
+    if (rc) return rc;
+    mobstore_transcript_hex(&s, out_hex);
+    return 0;
+}
+
+int mobstore_ctx_error_code(const mobstore_ctx *ctx) { return ctx ? ctx->err : MOBSTORE_E_ARG; }
+size_t mobstore_ctx_error_index(const mobstore_ctx *ctx) { return ctx ? ctx->err_index : 0; }
+size_t mobstore_ctx_error_offset(const mobstore_ctx *ctx) { return ctx ? ctx->err_off : 0; }
+const char *mobstore_ctx_error_text(const mobstore_ctx *ctx) { return ctx ? ctx->err_text : "no context"; }

@@ -942,13 +942,16 @@ static void schubfach(int q, uint64_t c, int dk, uint64_t *f, int *e)
     uint64_t vbl = rop(g1, g0, cbl << h);
     uint64_t vbr = rop(g1, g0, cbr << h);
     uint64_t s = vb >> 2;
-    if (s >= 100) {
+    /* One digit shorter?  (Schubfach tests this only for s >= 100 because
+     * Java wants two digits; we want the true shortest, so small subnormals
+     * like 4.94e-323 must give "5e-323", as zmij does.) */
+    if (s >= 10) {
         uint64_t sp10 = 10 * (s / 10), tp10 = sp10 + 10;
         int upin = vbl + out <= sp10 << 2;
         int wpin = (tp10 << 2) + out <= vbr;
         if (upin != wpin) {
             *f = upin ? sp10 : tp10;
-            *e = k;
+            *e = k + dk;
             return;
         }
     }
@@ -983,7 +986,9 @@ static int shortest_digits(uint64_t bits, char d[20], int *exp10)
             schubfach(-mq, c, 0, &f, &e);
         }
     } else if (t < SF_C_TINY) {
-        schubfach(SF_Q_MIN, 10 * t, -1, &f, &e);
+        /* the two smallest subnormals: 4.94e-324 -> 5e-324, 9.88e-324 -> 1e-323 */
+        f = t == 1 ? 5 : 1;
+        e = t == 1 ? -324 : -323;
     } else {
         schubfach(SF_Q_MIN, t, 0, &f, &e);
     }

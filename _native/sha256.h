@@ -22,7 +22,7 @@ typedef struct mobstore_sha256 {
 } mobstore_sha256;
 
 /* Size of an exported midstate with a full-length tail is at most this. */
-#define MOBSTORE_SHA256_EXPORT_MAX (4 + 32 + 8 + 63)
+#define MOBSTORE_SHA256_EXPORT_MAX 107 /* 4 + 32 + 8 + 63 */
 
 /* Initialise *s to the empty-message state.  Never fails. */
 void mobstore_sha256_init(mobstore_sha256 *s);

@@ -102,13 +102,14 @@ def demo(db_path: str | None, agents: int, turns: int, as_json: bool) -> None:
     from .demo import run_demo
 
     with _errors(), contextlib.ExitStack() as stack:
-        if db_path is None:
+        keep = db_path is not None
+        if not keep:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="mobstore-demo-"))
             db_path = os.path.join(tmp, "demo.db")
         store = stack.enter_context(engine.open(db_path))
         with _progress("applying turns", not as_json) as progress:
             summary = run_demo(store, agents=agents, turns=turns, progress=progress)
-        summary["db"] = db_path
+        summary["db"] = db_path if keep else None
         summary["db_bytes"] = _db_bytes(db_path)
     if as_json:
         _emit_json(summary)
@@ -136,7 +137,8 @@ def _print_demo(s: dict) -> None:
     for b in s["broken"]:
         table.add_row("  broken claim", f"{b['session_id']}: {b['reason']}")
     table.add_row("verify", f"{s['receipts_ok']}/{s['receipts']} receipts ok in {s['verify_seconds'] * 1000:.0f} ms")
-    table.add_row("database", f"{s['db']} ({s['db_bytes'] / 1024:.0f} KiB)")
+    where = s["db"] or "temporary file, removed (use --db PATH to keep it)"
+    table.add_row("database", f"{where}: {s['db_bytes'] / 1024:.0f} KiB")
     console.print(table)
 
 

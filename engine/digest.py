@@ -1,26 +1,113 @@
-"""PROVISIONAL pure-Python digest front (the lead's stand-in so the package imports);
-the native-aware version replaces this file."""
+"""Canonical message bytes and transcript digests (FORMAT.md §1.4, §2).
+
+The only module that loads the native code (``engine._canon_native``, built
+from ``_native/`` by cffi) and the only owner of its ``ffi``/``lib``. When the
+native module is missing or stale, or ``MOBSTORE_PURE_PYTHON=1``, everything
+runs on the pure-Python reference ``engine._canon_py``; both paths give the
+same bytes and raise the same error class (differential-tested).
+
+Environment:
+    MOBSTORE_PURE_PYTHON=1    use the Python reference even if native loads
+    MOBSTORE_REQUIRE_NATIVE=1 a missing or stale native module is an ImportError
+"""
 
 from __future__ import annotations
 
+import array
+import os
 import struct
+import threading
 
 from . import _canon_py as _py
 from .errors import InvalidInputError
 
-DIGEST_IMPL = "python"
-NATIVE_ERROR = "provisional module"
+__all__ = [
+    "DIGEST_IMPL", "NATIVE_ERROR", "PROFILES", "TranscriptState", "canonical_message",
+    "dumps_value", "message_bytes", "transcript_digest",
+]
+
 PROFILES = ("f3", "f2", "bare")
+# Must equal MOBSTORE_CANON_SPEC in _native/canon.h; a mismatch means a stale build.
+NATIVE_SPEC = "mobstore-canon-1"
+
 _PROFILE_BYTE = {"f3": 3, "f2": 2, "bare": 0}
 _BYTE_PROFILE = {v: k for k, v in _PROFILE_BYTE.items()}
+_PREFIX = {"f3": "sha256:", "f2": "sha256:", "bare": ""}
+_STATE_MAGIC = b"MTS1"
+
+
+def _load_native():
+    if os.environ.get("MOBSTORE_PURE_PYTHON") == "1":
+        return None, "MOBSTORE_PURE_PYTHON=1"
+    try:
+        from . import _canon_native  # noqa: PLC0415 — optional build product
+    except ImportError as exc:
+        return None, f"native module not importable: {exc}"
+    spec = _canon_native.ffi.string(_canon_native.lib.mobstore_canon_spec()).decode()
+    if spec != NATIVE_SPEC:
+        return None, f"stale native build: spec {spec!r}, this code expects {NATIVE_SPEC!r}; rebuild it"
+    return _canon_native, None
+
+
+_native, NATIVE_ERROR = _load_native()
+if _native is None and os.environ.get("MOBSTORE_REQUIRE_NATIVE") == "1" and NATIVE_ERROR != "MOBSTORE_PURE_PYTHON=1":
+    raise ImportError(f"MOBSTORE_REQUIRE_NATIVE=1 but {NATIVE_ERROR}")
+DIGEST_IMPL = "native" if _native is not None else "python"
+
+if _native is not None:
+    ffi, lib = _native.ffi, _native.lib
+    _SIZE_T = {4: "I", 8: "Q"}[ffi.sizeof("size_t")]
+    if array.array(_SIZE_T).itemsize != ffi.sizeof("size_t"):  # pragma: no cover - exotic ABI
+        _SIZE_T = "L"
+    _NOMEM, _ARG = lib.MOBSTORE_E_NOMEM, lib.MOBSTORE_E_ARG
+
+    class _Work(threading.local):
+        """Per-thread native context and out-parameters, allocated once: the C
+        calls release the GIL, so two threads must never share a context."""
+
+        def __init__(self) -> None:
+            ctx = lib.mobstore_ctx_new()
+            if ctx == ffi.NULL:
+                raise MemoryError("mobstore_ctx_new")
+            self.ctx = ffi.gc(ctx, lib.mobstore_ctx_free)
+            self.outp = ffi.new("const char **")
+            self.outl = ffi.new("size_t *")
+            self.hex = ffi.new("char[65]")
+            self.one = ffi.new("size_t[1]")
+            self.export = ffi.new("uint8_t[%d]" % lib.MOBSTORE_SHA256_EXPORT_MAX)
+
+    _work = _Work()
+
+
+def _check_profile(profile) -> int:
+    try:
+        return _PROFILE_BYTE[profile]
+    except (KeyError, TypeError):
+        raise InvalidInputError(f"unknown digest profile {profile!r} (expected one of {', '.join(PROFILES)})") from None
+
+
+def _native_error(w, rc: int, batch: bool) -> Exception:
+    text = ffi.string(lib.mobstore_ctx_error_text(w.ctx)).decode("utf-8", "replace")
+    if rc == _NOMEM:
+        return MemoryError(text)
+    if batch:
+        text = f"message {lib.mobstore_ctx_error_index(w.ctx)}: {text}"
+    return InvalidInputError(text)
 
 
 def dumps_value(obj) -> bytes:
+    """Compact serde_json bytes of a Python JSON value (dicts in insertion order)."""
     return _py.dumps_value(obj)
 
 
 def message_bytes(message) -> bytes:
-    if isinstance(message, (bytes, bytearray, memoryview)):
+    """One input message as its stored JSON bytes: bytes-like returned as
+    bytes unchanged, str encoded UTF-8, dict serialised compactly (serde
+    rules, insertion order). No validation here."""
+    t = type(message)
+    if t is bytes:
+        return message
+    if t is bytearray or t is memoryview or isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(message)
     if isinstance(message, str):
         try:
@@ -29,58 +116,191 @@ def message_bytes(message) -> bytes:
             raise InvalidInputError("message text contains a lone surrogate") from None
     if isinstance(message, dict):
         return _py.dumps_value(message)
-    raise InvalidInputError(f"a message must be a dict or JSON bytes, not {type(message).__name__}")
+    raise InvalidInputError(f"a message must be a dict or JSON bytes/str, not {type(message).__name__}")
 
 
 def canonical_message(message, profile="f3") -> bytes:
-    return _py.canonical_message(message_bytes(message), profile)
+    """Canonical bytes of one message under ``profile``; InvalidInputError on bad input."""
+    code = _check_profile(profile)
+    data = message_bytes(message)
+    if _native is None:
+        return _py.canonical_message(data, profile)
+    w = _work
+    rc = lib.mobstore_canonical(w.ctx, data, len(data), code, w.outp, w.outl)
+    if rc:
+        raise _native_error(w, rc, False)
+    return ffi.unpack(w.outp[0], w.outl[0])
+
+
+def _pack(messages):
+    """(joined bytes, size_t lengths) of a list of messages for one C call."""
+    datas = [message_bytes(m) for m in messages]
+    lens = array.array(_SIZE_T, map(len, datas))
+    return b"".join(datas), lens
 
 
 def transcript_digest(messages, profile="f3") -> str:
-    return _py.transcript_digest([message_bytes(m) for m in messages], profile)
+    """Digest of a whole transcript: ``"sha256:"+hex`` (f3/f2) or plain hex (bare)."""
+    code = _check_profile(profile)
+    if _native is None:
+        return _py.transcript_digest([message_bytes(m) for m in messages], profile)
+    w = _work
+    if len(messages) == 1:
+        data = message_bytes(messages[0])
+        w.one[0] = len(data)
+        rc = lib.mobstore_transcript_digest(w.ctx, data, w.one, 1, code, w.hex)
+    else:
+        data, lens = _pack(messages)
+        rc = lib.mobstore_transcript_digest(w.ctx, data, ffi.from_buffer("size_t[]", lens), len(lens), code, w.hex)
+    if rc:
+        raise _native_error(w, rc, True)
+    return _PREFIX[profile] + ffi.string(w.hex, 64).decode("ascii")
 
 
 class TranscriptState:
-    def __init__(self, profile, count, sha):
-        self.profile, self.count, self._sha = profile, count, sha
+    """Streaming SHA-256 over b"[" + canonical messages joined by b"," (+ b"]" at digest time).
+
+    ``to_bytes()`` is ``b"MTS1"`` + profile byte (3 f3, 2 f2, 0 bare) +
+    message count (u64 big-endian) + the SHA-256 midstate (``b"MSS1"`` + H0..H7
+    big-endian + total bytes u64 big-endian + the uncompressed tail); both
+    implementations write and resume exactly these bytes.
+    """
+
+    __slots__ = ("profile", "_code", "_sha", "_count")
+
+    def __init__(self, profile: str, count: int, sha) -> None:
+        self.profile = profile
+        self._code = _PROFILE_BYTE[profile]
+        self._sha = sha  # native: mobstore_sha256 *; python: _py.Sha256
+        if _native is None:
+            self._count = count
+        else:
+            self._count = ffi.new("uint64_t *", count)
+
+    @property
+    def count(self) -> int:
+        """Messages absorbed so far."""
+        return self._count if _native is None else int(self._count[0])
 
     @classmethod
-    def new(cls, profile="f3"):
-        if profile not in PROFILES:
-            raise InvalidInputError(f"unknown profile {profile!r}")
-        sha = _py.Sha256()
-        sha.update(b"[")
+    def new(cls, profile="f3") -> TranscriptState:
+        _check_profile(profile)
+        if _native is None:
+            sha = _py.Sha256()
+            sha.update(b"[")
+        else:
+            sha = ffi.new("mobstore_sha256 *")
+            lib.mobstore_transcript_init(sha)
         return cls(profile, 0, sha)
 
     @classmethod
-    def from_bytes(cls, data):
-        data = bytes(data)
-        if len(data) < 13 or data[:4] != b"MTS1" or data[4] not in _BYTE_PROFILE:
-            raise InvalidInputError("malformed transcript state")
+    def from_bytes(cls, data) -> TranscriptState:
+        """Resume a state written by ``to_bytes`` (either implementation)."""
+        try:
+            data = bytes(data)
+        except TypeError:
+            raise InvalidInputError("transcript state must be bytes") from None
+        if len(data) < 13 or data[:4] != _STATE_MAGIC or data[4] not in _BYTE_PROFILE:
+            raise InvalidInputError("malformed transcript state (bad header)")
         (count,) = struct.unpack(">Q", data[5:13])
-        return cls(_BYTE_PROFILE[data[4]], count, _py.Sha256.resume(data[13:]))
-
-    def absorb(self, messages):
-        parts = []
-        for i, m in enumerate(messages):
+        mid = data[13:]
+        if _native is None:
             try:
-                parts.append(_py.canonical_message(m, self.profile))
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"message {i}: {exc}") from None
-        for c in parts:
-            if self.count:
-                self._sha.update(b",")
-            self._sha.update(c)
-            self.count += 1
+                sha = _py.Sha256.resume(mid)
+            except (ValueError, InvalidInputError) as exc:
+                raise InvalidInputError(f"malformed transcript state: {exc}") from None
+        else:
+            sha = ffi.new("mobstore_sha256 *")
+            if lib.mobstore_sha256_import(sha, mid, len(mid)) != 0:
+                raise InvalidInputError("malformed transcript state (bad SHA-256 midstate)")
+        return cls(_BYTE_PROFILE[data[4]], count, sha)
 
-    def digest(self):
-        sha = self._sha.copy()
-        sha.update(b"]")
-        h = sha.hexdigest()
-        return h if self.profile == "bare" else "sha256:" + h
+    def absorb(self, messages) -> None:
+        """Canonicalise and hash a batch, all-or-nothing: on a bad message
+        raise InvalidInputError naming its index; the state is unchanged."""
+        if _native is None:
+            parts = []
+            for i, m in enumerate(messages):
+                try:
+                    parts.append(_py.canonical_message(message_bytes(m), self.profile))
+                except InvalidInputError as exc:
+                    raise InvalidInputError(f"message {i}: {exc}") from None
+            if not parts:
+                return
+            sep = b"," if self._count else b""
+            self._sha.update(sep + b",".join(parts))
+            self._count += len(parts)
+            return
+        w = _work
+        if len(messages) == 1:
+            data = message_bytes(messages[0])
+            w.one[0] = len(data)
+            rc = lib.mobstore_transcript_absorb(w.ctx, self._sha, self._count, data, w.one, 1, self._code)
+        else:
+            data, lens = _pack(messages)
+            rc = lib.mobstore_transcript_absorb(w.ctx, self._sha, self._count, data,
+                                                ffi.from_buffer("size_t[]", lens), len(lens), self._code)
+        if rc:
+            raise _native_error(w, rc, True)
 
-    def to_bytes(self):
-        return b"MTS1" + bytes([_PROFILE_BYTE[self.profile]]) + struct.pack(">Q", self.count) + self._sha.export()
+    def digest(self) -> str:
+        """Non-destructive finalisation; an empty transcript hashes b"[]"."""
+        if _native is None:
+            sha = self._sha.copy()
+            sha.update(b"]")
+            return _PREFIX[self.profile] + sha.hexdigest()
+        w = _work
+        lib.mobstore_transcript_hex(self._sha, w.hex)
+        return _PREFIX[self.profile] + ffi.string(w.hex, 64).decode("ascii")
 
-    def copy(self):
-        return TranscriptState(self.profile, self.count, self._sha.copy())
+    def to_bytes(self) -> bytes:
+        head = _STATE_MAGIC + bytes([self._code]) + struct.pack(">Q", self.count)
+        if _native is None:
+            return head + self._sha.export()
+        w = _work
+        n = lib.mobstore_sha256_export(self._sha, w.export)
+        return head + ffi.unpack(ffi.cast("char *", w.export), n)
+
+    def copy(self) -> TranscriptState:
+        if _native is None:
+            return TranscriptState(self.profile, self._count, self._sha.copy())
+        sha = ffi.new("mobstore_sha256 *")
+        sha[0] = self._sha[0]
+        return TranscriptState(self.profile, self.count, sha)
+
+    def __repr__(self) -> str:
+        return f"TranscriptState(profile={self.profile!r}, count={self.count})"
+
+
+# ---------------------------------------------------------------------------
+# Test hooks into the native primitives (tests only; None on the Python path)
+
+
+def _native_format_float(x: float) -> str | None:
+    """Native shortest serde/zmij text of a float (non-finite -> "null")."""
+    if _native is None:
+        return None
+    buf = ffi.new("char[32]")
+    n = lib.mobstore_format_double(x, buf)
+    return ffi.unpack(buf, n).decode("ascii")
+
+
+def _native_parse_float(token: str) -> float | None:
+    """Native serde number parse of one token; InvalidInputError if rejected."""
+    if _native is None:
+        return None
+    out = ffi.new("double *")
+    raw = token.encode("ascii")
+    rc = lib.mobstore_parse_double(raw, len(raw), out)
+    if rc:
+        raise InvalidInputError(f"invalid number {token!r} (code {rc})")
+    return out[0]
+
+
+def _native_sha256_portable(force: bool) -> bool | None:
+    """Pin (True) or release (False) the portable SHA-256 path; returns whether
+    the accelerated (SHA-NI) path is in use afterwards."""
+    if _native is None:
+        return None
+    lib.mobstore_sha256_force_portable(1 if force else 0)
+    return bool(lib.mobstore_sha256_accelerated())

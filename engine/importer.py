@@ -114,9 +114,11 @@ def _import_session(store: Store, rs: RealmSession, report: ImportReport, source
         (num,) = con.execute("SELECT num FROM ms_sessions WHERE id = ?", (rs.session_id,)).fetchone()
         receipts_added = 0
         for r in rs.receipts:
+            # meerkat stores the u64 sequence as i64 by bit reinterpretation (FORMAT.md §4.3).
+            sequence = r.sequence - (1 << 64) if r.sequence >= 1 << 63 else r.sequence
             existing = con.execute(
                 "SELECT receipt_json FROM ms_receipts WHERE session_num = ? AND run_id = ? AND sequence = ?",
-                (num, r.run_id, r.sequence),
+                (num, r.run_id, sequence),
             ).fetchone()
             if existing is not None:
                 if bytes(existing[0]) != r.receipt_json:
@@ -128,7 +130,7 @@ def _import_session(store: Store, rs: RealmSession, report: ImportReport, source
             con.execute(
                 "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
                 "message_count, profile, runtime_id, receipt_json, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (num, r.run_id, r.sequence, r.boundary, r.conversation_digest, r.message_count, r.profile,
+                (num, r.run_id, sequence, r.boundary, r.conversation_digest, r.message_count, r.profile,
                  r.runtime_id, r.receipt_json, at),
             )
             receipts_added += 1

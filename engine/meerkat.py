@@ -677,9 +677,9 @@ class Realm:
                                    f"digest check failed ({profile}): {type(exc).__name__}: {exc}") from None
             return memo[count, profile]
 
-        if head is not None and digest(head.message_count, head.profile) != head.revision:
+        if head is not None and (computed := digest(head.message_count, head.profile)) != head.revision:
             raise _Damaged("session_heads", f"head_revision does not match the {head.profile} digest "
-                                            f"of the head's {head.message_count} messages")
+                                            f"of the head's {head.message_count} messages (computed {computed})")
         checked = []
         for receipt in receipts:
             if receipt.conversation_digest is not None:
@@ -714,7 +714,9 @@ class Realm:
                         continue
                     sid = runtime_id[len(RUNTIME_PREFIX):] if runtime_id.startswith(RUNTIME_PREFIX) else runtime_id
                     if not self._session_exists(sid):
-                        problems.append(RealmProblem(table, runtime_id, f"{n} {what} whose runtime id names no session"))
+                        problems.append(
+                            RealmProblem(table, runtime_id, f"{n} {what} whose runtime id names no session")
+                        )
             if "session_heads" in self._tables:
                 for sid, n in self._rows(
                     "SELECT session_id, count(*) FROM session_strand_messages m WHERE NOT EXISTS "

@@ -19,15 +19,15 @@ from typing import Iterable
 
 from .errors import InvalidInputError
 
-# The seed rule over one ms_bindings row aliased b, the mob id bound as :mob.
+# The seed rule over one ms_bindings row aliased b, the mob id bound as ?1.
 _SEED_RULE = """
-    b.comms_mob = :mob AND b.comms_parts = 3 AND b.comms_mob <> ''
+    b.comms_mob = ?1 AND b.comms_parts = 3 AND b.comms_mob <> ''
     AND b.comms_profile <> '' AND b.comms_member <> ''
-    AND b.realm_id = 'mob:' || :mob
-    AND b.label_mob_id = :mob AND b.label_role = b.comms_profile AND b.label_meerkat_id = b.comms_member
+    AND b.realm_id = 'mob:' || ?1
+    AND b.label_mob_id = ?1 AND b.label_role = b.comms_profile AND b.label_meerkat_id = b.comms_member
 """
 
-_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = :sid AND {_SEED_RULE})"
+_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ?2 AND {_SEED_RULE})"
 
 _MEMBERS_SQL = f"""
 SELECT b.session_id, b.comms_profile, b.comms_member FROM ms_bindings b
@@ -167,7 +167,7 @@ class MembershipMixin:
             raise InvalidInputError("session_id and mob_id must be strings")
         try:
             with self._lock:
-                return bool(self._db().execute(_BELONGS_SQL, {"sid": session_id, "mob": mob_id}).fetchone()[0])
+                return self._db().execute(_BELONGS_SQL, (mob_id, session_id)).fetchone()[0] == 1
         except UnicodeEncodeError:
             raise InvalidInputError("session_id or mob_id contains a lone surrogate") from None
 
@@ -177,7 +177,7 @@ class MembershipMixin:
         Runs: one range scan of the covering index ms_bindings_comms_mob."""
         _check_text(mob_id, "mob_id")
         with self._lock:
-            rows = self._db().execute(_MEMBERS_SQL, {"mob": mob_id}).fetchall()
+            rows = self._db().execute(_MEMBERS_SQL, (mob_id,)).fetchall()
         return [Member(*row) for row in rows]
 
     def reconcile_mob(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 from typing import Any, Iterable, Iterator
 
@@ -23,6 +24,7 @@ from .errors import InvalidInputError, SessionExistsError, SessionNotFoundError
 
 MAX_MESSAGES_PER_SESSION = 1 << 32  # the index part of ms_messages.key
 MAX_ID_LENGTH = 1024
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_METADATA_DEPTH = 128  # serde_json's recursion limit, as for messages
 
 EVENT_KINDS = (
@@ -90,7 +92,7 @@ def check_id(value: Any, what: str = "session_id") -> str:
         raise InvalidInputError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInputError(f"{what} is longer than {MAX_ID_LENGTH} characters")
-    if not value.isprintable() and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+    if _CONTROL.search(value):
         raise InvalidInputError(f"{what} contains a control character: {value!r}")
     try:
         value.encode("utf-8")

@@ -47,6 +47,9 @@ def _connect(path: str, *, synchronous: str, readonly: bool) -> apsw.Connection:
         # No extension loading through SQL.
         con.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
         schema.refuse_unusable(con)
+        # 8 KiB pages (new files only; must precede WAL): fewer half-empty pages when sessions
+        # append in turn (measured: file 1.10x the raw message bytes, 1.18x with 4 KiB pages).
+        con.execute("PRAGMA page_size = 8192")
         if path != MEMORY and not readonly:
             # WAL: readers never block the writer and a commit is one append + fsync.
             mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]

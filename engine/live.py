@@ -1,0 +1,156 @@
+"""Live sessions of the persistent session service: the in-memory transcript, its xxh3
+fingerprint, the checkpoint gate, and the periodic checkpointer loop.
+
+Port of the seed's live-actor + StoreCheckpointer pair (FORMAT.md §6). Everything here is
+touched only from the event loop thread; the blocking write itself runs on the service's
+executor (engine/services.py) and is handed immutable snapshots (bytes, tuples).
+
+Differences from the seed, and why:
+- The seed compares message counts to skip an unchanged save; we compare an xxh3_64
+  fingerprint of the live state (transcript + metadata), so a metadata change is saved and
+  a metadata change that is undone is not.
+- The seed's save rewrites the whole session row; our transcript is append-only, so a
+  checkpoint appends the buffered (pending) messages and, if changed, the metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Awaitable, Callable, Iterable
+
+import xxhash
+
+from .errors import MobstoreError
+
+log = logging.getLogger(__name__)
+
+_U64 = struct.Struct(">Q")
+
+
+class CheckpointGate:
+    """The seed's per-session gate: while `cancelled`, checkpoints are no-ops. A save that
+    has already passed the check completes (FORMAT.md §6). Loop-thread only, so no mutex."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+
+def _framed(body: bytes) -> bytes:
+    # Length-prefixed so ["ab","c"] and ["a","bc"] hash differently.
+    return _U64.pack(len(body)) + body
+
+
+class LiveSession:
+    """One session held in memory by a persistent service.
+
+    `stored` mirrors the store's transcript [0, persisted_count) as this service last saw
+    it; `pending` holds messages appended live and not yet written. Metadata is kept as
+    compact JSON bytes (an immutable snapshot is then just a reference)."""
+
+    def __init__(self, session_id: str, profile: str, stored: Iterable[bytes], metadata_json: bytes):
+        self.session_id = session_id
+        self.profile = profile
+        self.stored: list[bytes] = []
+        self.pending: list[bytes] = []
+        self._stored_xxh = xxhash.xxh3_64()  # streaming over framed stored messages: O(delta) per commit
+        self._extend_stored(stored)
+        self.metadata_json = metadata_json
+        self.written_metadata_json = metadata_json
+        self._metadata_xxh = xxhash.xxh3_64_intdigest(metadata_json)
+        self.gate = CheckpointGate()
+        self.discarded = False
+        self.write_lock = asyncio.Lock()  # one write (checkpoint or turn commit) at a time
+        self.stop = asyncio.Event()       # ends the periodic checkpointer loop
+        self.task: asyncio.Task | None = None
+        self.written_fingerprint = self._fingerprint(written=True)
+
+    # -- facts ---------------------------------------------------------------------------------
+    @property
+    def persisted_count(self) -> int:
+        return len(self.stored)
+
+    @property
+    def message_count(self) -> int:
+        return len(self.stored) + len(self.pending)
+
+    def fingerprint(self) -> int:
+        """xxh3_64 of the live state. O(pending + 1): the stored part is a running hash."""
+        return self._fingerprint(written=False)
+
+    def changed(self) -> bool:
+        """True when the live state differs from what this service last wrote (or loaded)."""
+        return self.fingerprint() != self.written_fingerprint
+
+    def _fingerprint(self, *, written: bool) -> int:
+        h = xxhash.xxh3_64()
+        h.update(_U64.pack(len(self.stored)))
+        h.update(self._stored_xxh.digest())
+        pending = () if written else self.pending
+        h.update(_U64.pack(len(pending)))
+        for body in pending:
+            h.update(_framed(body))
+        metadata = xxhash.xxh3_64_intdigest(self.written_metadata_json) if written else self._metadata_xxh
+        h.update(_U64.pack(metadata))
+        return h.intdigest()
+
+    # -- changes -------------------------------------------------------------------------------
+    def append(self, bodies: list[bytes]) -> None:
+        self.pending.extend(bodies)
+
+    def set_metadata(self, metadata_json: bytes) -> None:
+        self.metadata_json = metadata_json
+        self._metadata_xxh = xxhash.xxh3_64_intdigest(metadata_json)
+
+    def _extend_stored(self, bodies: Iterable[bytes]) -> None:
+        for body in bodies:
+            self.stored.append(body)
+            self._stored_xxh.update(_framed(body))
+
+    def absorb_commit(
+        self,
+        *,
+        flushed: int,
+        metadata_json: bytes | None,
+        missed: list[bytes],
+        reset: bool,
+        turn: list[bytes],
+    ) -> None:
+        """Record a committed write: the store now holds (messages another writer appended
+        that we had not seen) + the first `flushed` pending messages + the turn's messages.
+        `reset` means the stored transcript was not an extension of ours and `missed` is the
+        whole of it. Pending messages appended while the write ran stay pending, after the turn."""
+        if reset:
+            self.stored = []
+            self._stored_xxh.reset()
+        self._extend_stored(missed)
+        self._extend_stored(self.pending[:flushed])
+        del self.pending[:flushed]
+        self._extend_stored(turn)
+        if metadata_json is not None:
+            self.written_metadata_json = metadata_json
+        self.written_fingerprint = self._fingerprint(written=True)
+
+
+async def run_checkpointer(
+    live: LiveSession,
+    interval: float,
+    checkpoint: Callable[[LiveSession, str], Awaitable[bool]],
+) -> None:
+    """The periodic checkpointer of one live session: every `interval` seconds call
+    `checkpoint(live, "periodic")` until `live.stop` is set. Stopping never interrupts a
+    write: the loop only checks `stop` between checkpoints. Failures are logged and the
+    loop goes on (the seed logs checkpoint failures too; the next tick retries)."""
+    while not live.stop.is_set():
+        try:
+            await asyncio.wait_for(live.stop.wait(), interval)
+            return
+        except asyncio.TimeoutError:
+            pass
+        try:
+            await checkpoint(live, "periodic")
+        except MobstoreError as exc:
+            log.warning("periodic checkpoint of session %r failed: %s", live.session_id, exc)

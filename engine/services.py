@@ -1,0 +1,575 @@
+"""The seed's MobSessionService as an async API for agents on asyncio (SPEC §2, FORMAT.md §6).
+
+Two services share one surface:
+
+- EphemeralSessionService(): sessions live in an in-memory store (engine.open(":memory:"));
+  nothing outlives the service. apply_runtime_turn returns the receipt and the serialised
+  session (SessionSnapshot JSON), as the seed's ephemeral service does.
+- PersistentSessionService(path, checkpoint_interval=...): a file store. apply_runtime_turn is
+  the store's one-transaction commit (messages + receipt + digest state) and returns no
+  snapshot: the committed head is the snapshot and load_persisted_session materialises it.
+  Sessions can also be held *live*: append_live / set_live_metadata change the in-memory
+  copy only, and a checkpointer per live session writes it to the store every
+  `checkpoint_interval` seconds, on checkpoint(session_id), and on close.
+
+Threading: each service owns one single-thread executor and every store call runs there,
+never on the event loop thread. One worker per service serialises its SQLite work (SQLite
+has one writer anyway) and returns results in submission order, so events are published in
+commit order. Live-session state is touched only on the loop thread; the worker is handed
+immutable snapshots (bytes, tuples).
+
+Checkpoint and flush policy (persistent service):
+- A checkpoint (periodic, explicit or on close) writes nothing when the live state's xxh3_64
+  fingerprint equals the one last written or loaded (engine/live.py); otherwise it appends
+  the buffered messages and, if changed, the metadata, in one transaction that also logs a
+  durable "checkpoint_written" event.
+- cancel_all_checkpointers(): a save already past the gate check completes; every later
+  checkpoint of those sessions is a no-op until rearm_all_checkpointers(). Sessions that
+  become live later get a fresh, armed gate (as in the seed); a session discarded while
+  cancelled is gone and is not re-armed.
+- apply_runtime_turn on a live session is not gated: like the seed's turn commit it writes
+  the whole live state (buffered messages, then the turn) in its one transaction.
+- close(): stops the periodic loops (a write in progress finishes), waits for writes in
+  flight, then checkpoints every live session whose gate is armed. Buffered changes of
+  cancelled sessions are dropped, as are those of discarded sessions. Then subscriptions
+  end and the store closes. A failed final checkpoint is raised after everything is closed.
+- Another writer (a second service or process on the same file) may append to a session
+  this service holds live. The next commit notices (the stored count moved) and rebases:
+  the other writer's messages come first, our buffered ones after them, nothing is lost.
+  The seed instead discards a stale live session (FORMAT.md §6, apply_runtime_turn), which
+  would drop the buffered messages. Metadata is last-writer-wins, as in the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from . import digest
+from . import store as _store
+from .errors import InvalidInputError, MobstoreError, SessionNotFoundError, StoreError
+from .live import LiveSession, run_checkpointer
+from .receipts import RunBoundaryReceipt, check_boundary, check_input_ids
+from .sessions import Session, check_id, decode_messages, encode_metadata, normalise_messages
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT_INTERVAL = 5.0  # seconds
+
+EVENT_KINDS = (
+    "session_created",
+    "messages_appended",       # detail: appended, message_count, persisted
+    "metadata_changed",        # detail: persisted
+    "receipt_committed",       # detail: the receipt's fields, flushed (buffered messages written with it)
+    "checkpoint_written",      # detail: reason, appended, metadata, message_count
+    "live_session_discarded",  # detail: dropped_messages, dropped_metadata
+)
+
+
+# ------------------------------------------------------------------------------------------
+# values
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyOutput:
+    """What apply_runtime_turn returns (the seed's CoreApplyOutput): the receipt, and the
+    serialised session for an ephemeral service (None for a persistent one)."""
+
+    receipt: RunBoundaryReceipt
+    session_snapshot: bytes | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionSnapshot:
+    """A whole session: what load_persisted_session returns and what an ephemeral
+    ApplyOutput.session_snapshot serialises (to_json / from_json)."""
+
+    id: str
+    metadata: dict
+    messages: list
+    created_at: int  # Unix ms
+    updated_at: int  # Unix ms
+    digest: str
+    digest_profile: str
+
+    @property
+    def message_count(self) -> int:
+        return len(self.messages)
+
+    @classmethod
+    def from_session(cls, session: Session, bodies: list[bytes]) -> "SessionSnapshot":
+        return cls(session.id, session.metadata, decode_messages(bodies), session.created_at,
+                   session.updated_at, session.digest, session.digest_profile)
+
+    def to_json(self) -> bytes:
+        return _snapshot_json(self, [digest.message_bytes(m) for m in self.messages])
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "SessionSnapshot":
+        doc = _loads(data)
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(doc, dict) or any(name not in doc for name in names):
+            raise InvalidInputError("not a session snapshot: expected an object with " + ", ".join(names))
+        return cls(**{name: doc[name] for name in names})
+
+
+def _snapshot_json(session: Session | SessionSnapshot, bodies: list[bytes]) -> bytes:
+    """{"id","created_at","updated_at","digest_profile","digest","metadata","messages"}; the
+    messages are the stored bytes, spliced in without re-encoding."""
+    head = orjson.dumps({
+        "id": session.id,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "digest_profile": session.digest_profile,
+        "digest": session.digest,
+        "metadata": session.metadata,
+    })
+    return head[:-1] + b',"messages":[' + b",".join(bodies) + b"]}"
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # what orjson refuses but the validator accepts: integers beyond 64 bits
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceEvent:
+    """One in-process event of a service. `seq` increases by one per event of the service."""
+
+    seq: int
+    kind: str
+    session_id: str
+    detail: dict
+
+
+_END = object()
+
+
+class EventSubscription:
+    """An async iterator over one session's events, in publication order. It sees the events
+    published after subscribe_session_events returned and ends when the service closes (or
+    when close() is called; events already queued are still delivered)."""
+
+    def __init__(self, session_id: str, unsubscribe: Callable[["EventSubscription"], None]):
+        self.session_id = session_id
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._unsubscribe = unsubscribe
+        self._ended = False
+
+    def _put(self, event: ServiceEvent) -> None:
+        if not self._ended:
+            self._queue.put_nowait(event)
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._queue.put_nowait(_END)
+
+    def close(self) -> None:
+        self._unsubscribe(self)
+        self._end()
+
+    def __aiter__(self) -> "EventSubscription":
+        return self
+
+    async def __anext__(self) -> ServiceEvent:
+        item = await self._queue.get()
+        if item is _END:
+            self._queue.put_nowait(_END)  # every later __anext__ ends too
+            raise StopAsyncIteration
+        return item
+
+    async def __aenter__(self) -> "EventSubscription":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------
+# runtime adapters
+
+
+class RuntimeAdapter:
+    """The runtime-facing handle of one service (the seed's per-service runtime adapter).
+    Holds its service weakly: it never keeps a service alive."""
+
+    __slots__ = ("_owner", "kind", "__weakref__")
+
+    def __init__(self, service: "_SessionService"):
+        self._owner = weakref.ref(service)
+        self.kind = "persistent" if service.supports_persistent_sessions() else "ephemeral"
+
+    @property
+    def service(self) -> "_SessionService":
+        service = self._owner()
+        if service is None:
+            raise StoreError("the session service of this runtime adapter is gone")
+        return service
+
+    async def apply_runtime_turn(self, session_id: str, run_id: str, messages, **kwargs) -> ApplyOutput:
+        return await self.service.apply_runtime_turn(session_id, run_id, messages, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<RuntimeAdapter {self.kind} of {self._owner()!r}>"
+
+
+# The seed's process-global cache (session_service.rs@S:73-103): service address -> weak
+# adapter, pruned of dead entries on every lookup. Unlike the seed, an entry is also dead
+# when its adapter's service is, and a hit must name this very service: a new service at a
+# reused address (id()) never receives the adapter of the dead one.
+_ADAPTERS: dict[int, weakref.ReferenceType] = {}
+_ADAPTERS_LOCK = threading.Lock()
+
+
+def _adapter_dead(ref: weakref.ReferenceType) -> bool:
+    adapter = ref()
+    return adapter is None or adapter._owner() is None
+
+
+def _adapter_for(service: "_SessionService") -> RuntimeAdapter:
+    key = id(service)
+    with _ADAPTERS_LOCK:
+        for dead in [k for k, ref in _ADAPTERS.items() if _adapter_dead(ref)]:
+            del _ADAPTERS[dead]
+        ref = _ADAPTERS.get(key)
+        adapter = None if ref is None else ref()
+        if adapter is None or adapter._owner() is not service:
+            adapter = RuntimeAdapter(service)
+            _ADAPTERS[key] = weakref.ref(adapter)
+        return adapter
+
+
+def adapter_cache_size() -> int:
+    """Entries in the adapter cache (dead ones included until the next lookup); for tests."""
+    with _ADAPTERS_LOCK:
+        return len(_ADAPTERS)
+
+
+# ------------------------------------------------------------------------------------------
+# worker-side functions (run on a service's executor thread)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Turn:
+    run_id: str
+    boundary: str
+    contributing_input_ids: tuple[str, ...]
+    messages: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class _Written:
+    missed: list[bytes]       # messages another writer appended after our stored mirror
+    reset: bool               # the stored transcript no longer extends our mirror; missed is all of it
+    turn_bodies: list[bytes]
+    receipt: RunBoundaryReceipt | None
+
+
+def _create_in_store(store, metadata, session_id, messages, profile):
+    bodies = normalise_messages(messages)
+    sid = store.create_session(metadata, session_id=session_id, messages=bodies, digest_profile=profile)
+    return sid, bodies, encode_metadata(metadata)[0]
+
+
+def _apply_in_store(store, session_id, turn: _Turn, with_snapshot: bool):
+    bodies = normalise_messages(turn.messages)
+    with store.transaction():  # the snapshot is read in the same transaction as the commit
+        receipt = store.apply_runtime_turn(session_id, turn.run_id, bodies, boundary=turn.boundary,
+                                           contributing_input_ids=turn.contributing_input_ids)
+        snapshot = None
+        if with_snapshot:
+            session = store.session(session_id)
+            snapshot = _snapshot_json(session, store.raw_messages(session_id, 0, session.message_count))
+    return receipt, snapshot, len(bodies)
+
+
+def _load_snapshot(store, session_id) -> SessionSnapshot | None:
+    session = store.session(session_id)
+    if session is None:
+        return None
+    # [0, count) is fixed once read: transcripts are append-only.
+    return SessionSnapshot.from_session(session, store.raw_messages(session_id, 0, session.message_count))
+
+
+def _load_for_live(store, session_id) -> tuple[Session, list[bytes]]:
+    session = store.session(session_id)
+    if session is None:
+        raise SessionNotFoundError(f"no session {session_id!r}")
+    return session, store.raw_messages(session_id, 0, session.message_count)
+
+
+def _validated_bodies(messages, profile: str) -> list[bytes]:
+    """Message bytes, checked now so a bad message fails append_live, not a later checkpoint."""
+    bodies = normalise_messages(messages)
+    digest.TranscriptState.new(profile).absorb(bodies)
+    return bodies
+
+
+def _exists(store, session_id) -> bool:
+    return store.session(session_id) is not None
+
+
+def _forget(tasks: set) -> Callable[[asyncio.Task], None]:
+    def done(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here; the awaiting caller (or close) reports it
+    return done
+
+
+# ------------------------------------------------------------------------------------------
+# the services
+
+
+class _SessionService:
+    """What both services share: the executor, events, the adapter, the lifecycle."""
+
+    _persistent = False
+
+    def __init__(self, path: str, *, synchronous: str, digest_profile: str):
+        if digest_profile not in digest.PROFILES:
+            raise InvalidInputError(f"digest_profile must be one of {digest.PROFILES}, not {digest_profile!r}")
+        self._path = path
+        self._synchronous = synchronous
+        self._profile = digest_profile
+        self._store: _store.Store | None = None  # opened by the worker on first use
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mobstore-service")
+        self._subscriptions: dict[str, set[EventSubscription]] = {}
+        self._event_seq = 0
+        self._closing = False
+        self._closed = False
+        self._close_lock = asyncio.Lock()
+        self._inflight: set[asyncio.Task] = set()
+        self._adapter: RuntimeAdapter | None = None
+
+    # -- facts ---------------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def supports_persistent_sessions(self) -> bool:
+        """The seed's REQ-MOB-030 flag: False for ephemeral, True for persistent."""
+        return self._persistent
+
+    def runtime_adapter(self) -> RuntimeAdapter:
+        """This service's adapter: the same object on every call while the service lives,
+        never another service's. The service holds it; the global cache only weakly."""
+        self._adapter = _adapter_for(self)
+        return self._adapter
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closing:
+            raise StoreError("the session service is closed")
+
+    def _with_store(self, fn, *args):
+        if self._store is None:  # worker thread only
+            self._store = _store.open(self._path, synchronous=self._synchronous)
+        return fn(self._store, *args)
+
+    async def _call(self, fn, *args):
+        """fn(store, *args) on this service's worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._with_store, fn, *args)
+
+    async def _run(self, fn, *args):
+        """fn(*args) on the worker thread (CPU work that must stay ordered with store work)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _guarded(self, coro):
+        """Run coro to completion even if the caller is cancelled: a write that reached the
+        store must also reach the live state, or the next commit would write it again."""
+        task = asyncio.ensure_future(coro)
+        self._inflight.add(task)
+        task.add_done_callback(_forget(self._inflight))
+        return await asyncio.shield(task)
+
+    async def _drain(self) -> None:
+        while self._inflight:
+            await asyncio.gather(*tuple(self._inflight), return_exceptions=True)
+
+    def _emit(self, kind: str, session_id: str, detail: dict) -> None:
+        self._event_seq += 1
+        event = ServiceEvent(self._event_seq, kind, session_id, detail)
+        for subscription in tuple(self._subscriptions.get(session_id, ())):
+            subscription._put(event)
+
+    def _emit_turn(self, session_id: str, receipt: RunBoundaryReceipt, appended: int, flushed: int = 0) -> None:
+        if appended:
+            self._emit("messages_appended", session_id,
+                       {"appended": appended, "message_count": receipt.message_count, "persisted": True})
+        self._emit("receipt_committed", session_id, {**receipt.to_dict(), "flushed": flushed})
+
+    def _unsubscribe(self, subscription: EventSubscription) -> None:
+        subscriptions = self._subscriptions.get(subscription.session_id)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self._subscriptions[subscription.session_id]
+
+    @staticmethod
+    def _turn(run_id, messages, boundary, contributing_input_ids) -> _Turn:
+        # Checked on the loop thread so a bad argument fails before any work is queued.
+        return _Turn(check_id(run_id, "run_id"), check_boundary(boundary),
+                     check_input_ids(contributing_input_ids), messages)
+
+    async def _known(self, session_id: str) -> bool:
+        return await self._call(_exists, session_id)
+
+    # -- the seed's surface shared by both -----------------------------------------------------
+    async def subscribe_session_events(self, session_id: str) -> EventSubscription:
+        """Subscribe to a session's events (EVENT_KINDS). SessionNotFoundError if unknown."""
+        self._check_open()
+        check_id(session_id)
+        if not await self._known(session_id):
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        self._check_open()
+        subscription = EventSubscription(session_id, self._unsubscribe)
+        self._subscriptions.setdefault(session_id, set()).add(subscription)
+        return subscription
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def __aenter__(self):
+        self._check_open()
+        await self._call(lambda store: None)  # open the store now: a bad path fails here
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def _shutdown(self) -> list[BaseException]:
+        """Stop background work and flush by the service's policy; return flush errors."""
+        await self._drain()
+        return []
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    async def close(self) -> None:
+        """Flush by the policy in the module docstring, end subscriptions, close the store.
+        Idempotent. Raises the first failed final checkpoint, after everything is closed."""
+        async with self._close_lock:
+            if self._closed:
+                return
+            self._closing = True
+            errors = await self._shutdown()
+            for subscriptions in self._subscriptions.values():
+                for subscription in subscriptions:
+                    subscription._end()
+            self._subscriptions.clear()
+            try:
+                await self._run(self._close_store)
+            finally:
+                self._executor.shutdown(wait=False)  # idle: the close job was its last
+                self._closed = True
+            if errors:
+                raise errors[0]
+
+
+class EphemeralSessionService(_SessionService):
+    """The seed's ephemeral service: sessions in an in-memory store, gone on close. There is
+    nothing to checkpoint: the in-memory session *is* the live session."""
+
+    _persistent = False
+
+    def __init__(self, *, digest_profile: str = "f3"):
+        super().__init__(_store.MEMORY, synchronous="FULL", digest_profile=digest_profile)
+
+    def __repr__(self) -> str:
+        return f"<EphemeralSessionService {'closed' if self._closing else 'open'}>"
+
+    async def create_session(self, metadata: dict | None = None, *, session_id: str | None = None,
+                             messages: Iterable = ()) -> str:
+        """Create a session (new UUIDv7 id unless given); returns its id."""
+        self._check_open()
+        sid, bodies, _ = await self._call(_create_in_store, metadata, session_id, messages, self._profile)
+        self._emit("session_created", sid, {"message_count": len(bodies)})
+        return sid
+
+    async def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
+        """Always False: the seed's ephemeral service claims no listed session for a mob."""
+        check_id(session_id)
+        check_id(mob_id, "mob_id")
+        return False
+
+    async def load_persisted_session(self, session_id: str) -> SessionSnapshot | None:
+        """Always None: nothing is persisted."""
+        check_id(session_id)
+        return None
+
+    async def apply_runtime_turn(self, session_id: str, run_id: str, messages, *, boundary: str = "run_start",
+                                 contributing_input_ids: Iterable[str] = ()) -> ApplyOutput:
+        """Append the turn to the in-memory session and mint its receipt (digest of the whole
+        transcript in the service's profile; sequence max+1 per (session, run) from 0).
+        Returns the receipt and the serialised session (SessionSnapshot JSON). Nothing is
+        persisted. The snapshot costs O(session) per turn, as in the seed."""
+        self._check_open()
+        check_id(session_id)
+        turn = self._turn(run_id, messages, boundary, contributing_input_ids)
+        receipt, snapshot, appended = await self._call(_apply_in_store, session_id, turn, True)
+        self._emit_turn(session_id, receipt, appended)
+        return ApplyOutput(receipt, snapshot)
+
+    async def append_live(self, session_id: str, messages) -> int:
+        """Append messages to the in-memory session; returns its message count."""
+        self._check_open()
+        check_id(session_id)
+        bodies = normalise_messages(messages)
+        count = await self._call(lambda store: store.append_messages(session_id, bodies))
+        self._emit("messages_appended", session_id, {"appended": len(bodies), "message_count": count, "persisted": False})
+        return count
+
+    async def set_live_metadata(self, session_id: str, metadata: dict) -> None:
+        self._check_open()
+        check_id(session_id)
+        await self._call(lambda store: store.set_metadata(session_id, metadata))
+        self._emit("metadata_changed", session_id, {"persisted": False})
+
+    async def live_messages(self, session_id: str) -> list[dict]:
+        self._check_open()
+        check_id(session_id)
+        return await self._call(lambda store: store.messages(session_id))
+
+    async def live_sessions(self) -> list[str]:
+        """Ids of the sessions held by this service, sorted."""
+        self._check_open()
+        return sorted(await self._call(lambda store: [s.id for s in store.sessions()]))
+
+    async def checkpoint(self, session_id: str) -> bool:
+        """Nothing to write: returns False."""
+        check_id(session_id)
+        return False
+
+    async def discard_live_session(self, session_id: str) -> bool:
+        """Drop the in-memory session (there is no persisted copy). True if it existed."""
+        self._check_open()
+        check_id(session_id)
+        dropped = await self._call(lambda store: store.delete_session(session_id))
+        if dropped:
+            self._emit("live_session_discarded", session_id, {"dropped_messages": None, "dropped_metadata": None})
+        return dropped
+
+    async def cancel_all_checkpointers(self) -> int:
+        """No checkpointers: returns 0."""
+        return 0
+
+    async def rearm_all_checkpointers(self) -> int:
+        """No checkpointers: returns 0."""
+        return 0

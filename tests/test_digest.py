@@ -1,0 +1,319 @@
+"""engine.digest: public API, native-specific behaviour, and the shared
+known-answer vectors on both implementations (native and pure Python)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from engine import _canon_py, digest
+from engine.errors import InvalidInputError
+
+VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "meerkat", "vectors-sample.jsonl")
+NATIVE = digest.DIGEST_IMPL == "native"
+needs_native = pytest.mark.skipif(not NATIVE, reason=f"native path not loaded: {digest.NATIVE_ERROR}")
+
+
+def _load_pure_digest():
+    """A second, independent copy of engine.digest imported with
+    MOBSTORE_PURE_PYTHON=1, so both paths run in one process."""
+    old = os.environ.get("MOBSTORE_PURE_PYTHON")
+    os.environ["MOBSTORE_PURE_PYTHON"] = "1"
+    try:
+        spec = importlib.util.spec_from_file_location("engine._digest_pure_for_tests", digest.__file__)
+        mod = importlib.util.module_from_spec(spec)
+        mod.__package__ = "engine"
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        if old is None:
+            del os.environ["MOBSTORE_PURE_PYTHON"]
+        else:
+            os.environ["MOBSTORE_PURE_PYTHON"] = old
+
+
+PURE = _load_pure_digest()
+IMPLS = [pytest.param(digest, id=digest.DIGEST_IMPL), pytest.param(PURE, id="python")]
+
+
+def load_vectors():
+    if not os.path.exists(VECTORS):
+        pytest.skip("shared/meerkat/vectors-sample.jsonl not available")
+    with open(VECTORS, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+MSG = (b'{"role":"user","content":[{"type":"text","text":"hi"}],'
+       b'"identity":{"run_id":"r1"},"created_at":"2026-07-29T23:25:58.138145Z"}')
+TOOL = (b'{"role":"block_assistant","stop_reason":"tool_use","created_at":"2026-01-01T00:00:00Z",'
+        b'"blocks":[{"block_type":"tool_use","data":{"id":"t","name":"n","args":{"b": 1.50, "a": [1e2]}}}]}')
+
+
+# ---------------------------------------------------------------- vectors
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("profile", ["f3", "f2", "bare"])
+def test_vectors(impl, profile):
+    vectors = load_vectors()
+    assert len(vectors) == 40
+    for i, v in enumerate(vectors):
+        msgs = [m.encode("utf-8") for m in v["messages"]]
+        assert impl.transcript_digest(msgs, profile) == v[profile], f"vector {i}"
+        # the same through the streaming state, one message at a time and as str
+        st = impl.TranscriptState.new(profile)
+        for m in v["messages"]:
+            st.absorb([m])
+        assert st.digest() == v[profile], f"vector {i} (streaming)"
+        assert st.count == len(msgs)
+
+
+def test_impls_report_themselves():
+    assert PURE.DIGEST_IMPL == "python" and PURE.NATIVE_ERROR == "MOBSTORE_PURE_PYTHON=1"
+    assert digest.DIGEST_IMPL in ("native", "python")
+    assert (digest.NATIVE_ERROR is None) == (digest.DIGEST_IMPL == "native")
+    assert digest.PROFILES == ("f3", "f2", "bare")
+
+
+# ---------------------------------------------------------------- API
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_canonical_message_profiles(impl):
+    assert impl.canonical_message(MSG, "f3") == b'{"role":"user","content":"hi","created_at":"1970-01-01T00:00:00Z"}'
+    assert impl.canonical_message(MSG, "bare") == (
+        b'{"role":"user","content":"hi","identity":{"run_id":"r1"},"created_at":"2026-07-29T23:25:58.138145Z"}')
+    assert b'"args":{"a":[100.0],"b":1.5}' in impl.canonical_message(TOOL, "f3")
+    assert b'"args":{"b": 1.50, "a": [1e2]}' in impl.canonical_message(TOOL, "f2")
+    assert impl.canonical_message(MSG.decode(), "f3") == impl.canonical_message(MSG, "f3")
+    assert impl.canonical_message(bytearray(MSG)) == impl.canonical_message(memoryview(MSG))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_empty_transcript(impl):
+    h = hashlib.sha256(b"[]").hexdigest()
+    assert impl.transcript_digest([], "f3") == "sha256:" + h
+    assert impl.transcript_digest([], "bare") == h
+    assert impl.TranscriptState.new("f2").digest() == "sha256:" + h
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_transcript_digest_is_sha_of_framing(impl):
+    c = [impl.canonical_message(m, "f3") for m in (MSG, TOOL, MSG)]
+    expected = "sha256:" + hashlib.sha256(b"[" + b",".join(c) + b"]").hexdigest()
+    assert impl.transcript_digest([MSG, TOOL, MSG], "f3") == expected
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_message_bytes(impl):
+    assert impl.message_bytes(MSG) is MSG
+    assert impl.message_bytes(bytearray(b"{}")) == b"{}"
+    assert impl.message_bytes("é") == "é".encode()
+    assert impl.message_bytes({"b": 1, "a": [1.0, None]}) == b'{"b":1,"a":[1.0,null]}'
+    with pytest.raises(InvalidInputError):
+        impl.message_bytes("\ud800")
+    with pytest.raises(InvalidInputError):
+        impl.message_bytes(42)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_dict_messages(impl):
+    m = json.loads(MSG)
+    assert impl.canonical_message(m) == impl.canonical_message(MSG)
+    assert impl.transcript_digest([m, TOOL]) == impl.transcript_digest([MSG, TOOL])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("bad", [
+    b"", b"{", b"[]", b'{"role":"user"}', b'{"role":"x","created_at":"2026-01-01T00:00:00Z"}',
+    b'{"role":"system","content":"a","content":"b"}', b"\xff", b'{"role":"system","content":"\\ud800"}',
+    b'{"role":"system","content":NaN}', b'{"role":"system","content":"a"} x', b'{"role":"system","content":"\x01"}',
+])
+def test_invalid_input(impl, bad):
+    with pytest.raises(InvalidInputError):
+        impl.canonical_message(bad)
+    with pytest.raises(InvalidInputError, match="message 1"):
+        impl.transcript_digest([MSG, bad])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_unknown_profile(impl):
+    with pytest.raises(InvalidInputError):
+        impl.canonical_message(MSG, "f4")
+    with pytest.raises(InvalidInputError):
+        impl.transcript_digest([MSG], None)
+    with pytest.raises(InvalidInputError):
+        impl.TranscriptState.new("sha1")
+
+
+@needs_native
+def test_native_error_says_what_and_where():
+    with pytest.raises(InvalidInputError, match=r"duplicate key.*byte 12"):
+        digest.canonical_message(b'{"role":"x","role":"y"}')
+    with pytest.raises(InvalidInputError, match=r"message 2: .*UTF-8.*byte 1"):
+        digest.transcript_digest([MSG, MSG, b'"\xc0\x80"'])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_deep_nesting_rejected_cleanly(impl):
+    for depth in (200, 100_000):
+        with pytest.raises(InvalidInputError):
+            impl.canonical_message(b"[" * depth + b"]" * depth)
+        with pytest.raises(InvalidInputError):
+            impl.canonical_message(TOOL.replace(b'{"b": 1.50, "a": [1e2]}', b"[" * depth + b"]" * depth))
+
+
+# ---------------------------------------------------------------- TranscriptState
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_state_absorb_matches_digest(impl, rng):
+    vectors = load_vectors()
+    msgs = [m.encode() for v in vectors for m in v["messages"]]
+    st = impl.TranscriptState.new("f3")
+    i = 0
+    while i < len(msgs):
+        n = rng.randrange(0, 7)
+        st.absorb(msgs[i:i + n])
+        i += n
+        assert st.count == min(i, len(msgs))
+        assert st.digest() == impl.transcript_digest(msgs[:i], "f3")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_state_absorb_all_or_nothing(impl):
+    st = impl.TranscriptState.new("f3")
+    st.absorb([MSG])
+    before = st.to_bytes()
+    with pytest.raises(InvalidInputError, match="message 2"):
+        st.absorb([TOOL, MSG, b'{"role":"nope"}', MSG])
+    assert st.to_bytes() == before and st.count == 1
+    st.absorb([TOOL])
+    assert st.digest() == impl.transcript_digest([MSG, TOOL])
+
+
+@pytest.mark.parametrize("src", IMPLS)
+@pytest.mark.parametrize("dst", IMPLS)
+def test_state_bytes_cross_implementation(src, dst, rng):
+    msgs = [MSG, TOOL] * 40
+    for profile in ("f3", "f2", "bare"):
+        cut = rng.randrange(len(msgs))
+        st = src.TranscriptState.new(profile)
+        st.absorb(msgs[:cut])
+        raw = st.to_bytes()
+        assert raw[:4] == b"MTS1" and raw[4] == {"f3": 3, "f2": 2, "bare": 0}[profile]
+        assert int.from_bytes(raw[5:13], "big") == cut
+        assert raw[13:17] == b"MSS1"
+        total = int.from_bytes(raw[49:57], "big")
+        assert len(raw) == 57 + total % 64
+        back = dst.TranscriptState.from_bytes(raw)
+        assert back.profile == profile and back.count == cut
+        assert back.to_bytes() == raw
+        back.absorb(msgs[cut:])
+        assert back.digest() == dst.transcript_digest(msgs, profile)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_state_copy_is_independent(impl):
+    a = impl.TranscriptState.new("bare")
+    a.absorb([MSG])
+    b = a.copy()
+    b.absorb([TOOL])
+    assert a.count == 1 and b.count == 2
+    assert a.digest() == impl.transcript_digest([MSG], "bare")
+    assert b.digest() == impl.transcript_digest([MSG, TOOL], "bare")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("raw", [
+    b"", b"MTS1", b"XTS1\x03" + bytes(8) + b"MSS1" + bytes(40), b"MTS1\x07" + bytes(8) + b"MSS1" + bytes(40),
+    b"MTS1\x03" + bytes(8) + b"MSS2" + bytes(40), b"MTS1\x03" + bytes(8) + b"MSS1" + bytes(39),
+    b"MTS1\x03" + bytes(8) + b"MSS1" + bytes(32) + (1).to_bytes(8, "big"),  # tail of 1 byte missing
+])
+def test_state_from_bytes_malformed(impl, raw):
+    with pytest.raises(InvalidInputError):
+        impl.TranscriptState.from_bytes(raw)
+
+
+# ---------------------------------------------------------------- native specifics
+
+
+@needs_native
+@pytest.mark.parametrize("portable", [False, True])
+def test_sha256_both_backends(portable):
+    accelerated = digest._native_sha256_portable(portable)
+    try:
+        if portable:
+            assert accelerated is False
+        r = random.Random(7)
+        for n in [0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, 70_000]:
+            data = bytes(r.getrandbits(8) for _ in range(n))
+            msg = json.dumps({"role": "system", "content": data.hex(), "created_at": "2026-01-01T00:00:00Z"})
+            expected = hashlib.sha256(b"[" + digest.canonical_message(msg, "bare") + b"]").hexdigest()
+            assert digest.transcript_digest([msg], "bare") == expected
+            st = digest.TranscriptState.new("bare")
+            st.absorb([msg])
+            assert st.digest() == expected
+            # midstate export equals the Python reference SHA-256 after the same bytes
+            ref = _canon_py.Sha256()
+            ref.update(b"[" + digest.canonical_message(msg, "bare"))
+            assert st.to_bytes()[13:] == ref.export()
+    finally:
+        digest._native_sha256_portable(False)
+
+
+@needs_native
+def test_large_batch_crosses_flush_boundary():
+    big = json.dumps({"role": "system", "content": "x" * 100_000, "created_at": "2026-01-01T00:00:00Z"})
+    msgs = [MSG, big, TOOL] * 5
+    expected = _canon_py.transcript_digest([digest.message_bytes(m) for m in msgs], "f3")
+    assert digest.transcript_digest(msgs, "f3") == expected
+
+
+@needs_native
+def test_threads_use_separate_contexts():
+    vectors = load_vectors()
+    jobs = [([m.encode() for m in v["messages"]], v["f3"]) for v in vectors]
+    errors = []
+
+    def run():
+        try:
+            for _ in range(20):
+                for msgs, want in jobs:
+                    assert digest.transcript_digest(msgs, "f3") == want
+        except Exception as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_pure_python_env_and_require_native():
+    code = "from engine import digest; print(digest.DIGEST_IMPL, digest.NATIVE_ERROR)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(digest.__file__)))
+    env = dict(os.environ, MOBSTORE_PURE_PYTHON="1", PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "python"
+    if NATIVE:
+        env = dict(os.environ, MOBSTORE_REQUIRE_NATIVE="1", PYTHONPATH=root)
+        env.pop("MOBSTORE_PURE_PYTHON", None)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.split()[0] == "native"
+
+
+@needs_native
+def test_native_spec_id_matches():
+    assert digest.NATIVE_SPEC == "mobstore-canon-1"
+    assert digest.ffi.string(digest.lib.mobstore_canon_spec()).decode() == digest.NATIVE_SPEC
