@@ -161,9 +161,9 @@ class _Damaged(Exception):
 def open_realm(path: str | os.PathLike, *, check_digests: bool = True) -> Realm:
     """Open a meerkat realm file read-only and detect its layout.
 
-    With `check_digests` and an importable `engine._canon_py`, each head
-    revision and receipt digest is recomputed from the messages read, and a
-    mismatch makes that session a RealmProblem.
+    With `check_digests`, each head revision and receipt digest is recomputed
+    from the messages read (engine.digest), and a mismatch makes that session a
+    RealmProblem.
 
     Raises ImportFormatError (one-line reason) when the file is missing or
     unreadable, not SQLite, not a meerkat realm, of a newer session-store
@@ -309,12 +309,21 @@ def _inspect_schema(conn: apsw.Connection) -> tuple[str, frozenset[str], dict[st
 
 
 def _load_canon():
-    """`engine._canon_py.transcript_digest`, or None when it is not there yet."""
-    try:
-        from . import _canon_py  # noqa: PLC0415 — optional, written in parallel
-    except Exception:  # absent or broken: the check is optional by design
-        return None
-    return getattr(_canon_py, "transcript_digest", None)
+    """A prefix-digest function over engine.digest (the native path when built):
+    (messages, profile, sorted counts) -> [(count, digest), ...] in one streaming pass."""
+    from . import digest  # noqa: PLC0415 - imported late: the reader itself needs no digests
+
+    def prefix_digests(messages, profile, counts):
+        state = digest.TranscriptState.new(profile)
+        out = []
+        for count in counts:
+            if count > len(messages):
+                raise ValueError(f"{count} messages asked, {len(messages)} stored")
+            state.absorb(list(messages[state.count:count]))
+            out.append((count, state.digest()))
+        return out
+
+    return prefix_digests
 
 
 # ---------------------------------------------------------------------------
@@ -663,29 +672,35 @@ class Realm:
         return receipts
 
     def _check_digests(self, sid, head, messages, receipts):
-        """Recompute the head revision and receipt digests with _canon_py;
-        a prefixed receipt digest that matches the other prefixed profile
-        is re-labelled (an upgraded realm keeps its older receipts)."""
-        memo: dict[tuple[int, str], str] = {}
+        """Recompute the head revision and receipt digests in one streaming pass per
+        profile (engine.digest: native when built); a prefixed receipt digest that
+        matches the other prefixed profile is re-labelled (an upgraded realm keeps its
+        older receipts)."""
+        wanted: dict[str, set[int]] = {}
+        if head is not None:
+            wanted.setdefault(head.profile, set()).add(head.message_count)
+        for receipt in receipts:
+            if receipt.conversation_digest is not None:
+                profiles = {receipt.profile} | ({"f2", "f3"} if receipt.profile in ("f2", "f3") else set())
+                for profile in profiles:
+                    wanted.setdefault(profile, set()).add(receipt.message_count)
+        computed: dict[tuple[int, str], str] = {}
+        for profile, counts in wanted.items():
+            try:
+                computed.update(((n, profile), d) for n, d in self._canon(messages, profile, sorted(counts)))
+            except Exception as exc:
+                raise _Damaged("session_strand_messages" if head else "sessions",
+                               f"digest check failed ({profile}): {type(exc).__name__}: {exc}") from None
 
-        def digest(count: int, profile: str) -> str:
-            if (count, profile) not in memo:
-                try:
-                    memo[count, profile] = self._canon(list(messages[:count]), profile)
-                except Exception as exc:
-                    raise _Damaged("session_strand_messages" if head else "sessions",
-                                   f"digest check failed ({profile}): {type(exc).__name__}: {exc}") from None
-            return memo[count, profile]
-
-        if head is not None and (computed := digest(head.message_count, head.profile)) != head.revision:
+        if head is not None and (got := computed[head.message_count, head.profile]) != head.revision:
             raise _Damaged("session_heads", f"head_revision does not match the {head.profile} digest "
-                                            f"of the head's {head.message_count} messages (computed {computed})")
+                                            f"of the head's {head.message_count} messages (computed {got})")
         checked = []
         for receipt in receipts:
             if receipt.conversation_digest is not None:
-                if digest(receipt.message_count, receipt.profile) != receipt.conversation_digest:
+                if computed[receipt.message_count, receipt.profile] != receipt.conversation_digest:
                     other = {"f2": "f3", "f3": "f2"}.get(receipt.profile)
-                    if other and digest(receipt.message_count, other) == receipt.conversation_digest:
+                    if other and computed[receipt.message_count, other] == receipt.conversation_digest:
                         receipt = replace(receipt, profile=other)
                     else:
                         raise _Damaged("runtime_boundary_receipts",

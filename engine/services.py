@@ -412,7 +412,7 @@ class _SessionService:
     def _emit_turn(self, session_id: str, receipt: RunBoundaryReceipt, appended: int, flushed: int = 0) -> None:
         if appended:
             self._emit("messages_appended", session_id,
-                       {"appended": appended, "message_count": receipt.message_count, "persisted": True})
+                       {"appended": appended, "message_count": receipt.message_count, "persisted": self._persistent})
         self._emit("receipt_committed", session_id, {**receipt.to_dict(), "flushed": flushed})
 
     def _unsubscribe(self, subscription: EventSubscription) -> None:
@@ -573,3 +573,264 @@ class EphemeralSessionService(_SessionService):
     async def rearm_all_checkpointers(self) -> int:
         """No checkpointers: returns 0."""
         return 0
+
+
+class PersistentSessionService(_SessionService):
+    """The seed's persistent service over a mobstore file, with live sessions and their
+    checkpointers (policy: module docstring). `checkpoint_interval` is in seconds; None
+    turns the periodic checkpointer off (explicit checkpoints and close still write)."""
+
+    _persistent = True
+
+    def __init__(self, path: str | os.PathLike, *, checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL,
+                 synchronous: str = "FULL", digest_profile: str = "f3"):
+        path = os.fsdecode(os.fspath(path))
+        if path == _store.MEMORY:
+            raise InvalidInputError("a persistent session service needs a file path, not ':memory:'")
+        if checkpoint_interval is not None and not checkpoint_interval > 0:
+            raise InvalidInputError(f"checkpoint_interval must be positive seconds or None, not {checkpoint_interval!r}")
+        super().__init__(path, synchronous=synchronous, digest_profile=digest_profile)
+        self._checkpoint_interval = checkpoint_interval
+        self._live: dict[str, LiveSession] = {}
+        self._activating: dict[str, asyncio.Task] = {}
+        self._loops: set[asyncio.Task] = set()
+
+    def __repr__(self) -> str:
+        return f"<PersistentSessionService {self._path!r} {'closed' if self._closing else 'open'}>"
+
+    # -- live sessions -------------------------------------------------------------------------
+    def _install(self, live: LiveSession) -> None:
+        self._live[live.session_id] = live
+        if self._checkpoint_interval is not None:
+            live.task = asyncio.ensure_future(run_checkpointer(live, self._checkpoint_interval, self._checkpoint))
+            self._loops.add(live.task)
+            live.task.add_done_callback(_forget(self._loops))
+
+    async def _load_live(self, session_id: str) -> None:
+        session, bodies = await self._call(_load_for_live, session_id)
+        if session_id not in self._live and not self._closing:
+            self._install(LiveSession(session_id, session.digest_profile, bodies, encode_metadata(session.metadata)[0]))
+
+    async def _activate(self, session_id: str) -> LiveSession:
+        """The live session, loading it from the store (once, O(session)) if needed."""
+        while True:
+            self._check_open()
+            live = self._live.get(session_id)
+            if live is not None:
+                return live
+            task = self._activating.get(session_id)
+            if task is None:
+                task = asyncio.ensure_future(self._load_live(session_id))
+                self._activating[session_id] = task
+                task.add_done_callback(lambda t: self._activating.pop(session_id, None))
+                self._inflight.add(task)
+                task.add_done_callback(_forget(self._inflight))
+            await asyncio.shield(task)
+
+    async def _checkpoint(self, live: LiveSession, reason: str) -> bool:
+        written, _receipt = await self._guarded(self._commit(live, reason=reason))
+        return written
+
+    async def _commit(self, live: LiveSession, *, reason: str | None = None, turn: _Turn | None = None):
+        """One write of a live session: a checkpoint (reason given, gated, skipped when
+        unchanged) or a turn (never gated). Returns (written, receipt)."""
+        async with live.write_lock:
+            if turn is None and (live.discarded or live.gate.cancelled or not live.changed()):
+                return False, None
+            # Past the gate: this save completes even if the gate is cancelled meanwhile.
+            if live.discarded:  # a turn racing a discard: the dropped buffer is not written
+                pending, metadata_json = (), None
+            else:
+                pending = tuple(live.pending)
+                metadata_json = live.metadata_json if live.metadata_json != live.written_metadata_json else None
+            written = await self._call(self._write_live, live.session_id, live.persisted_count,
+                                       pending, metadata_json, turn, reason)
+            live.absorb_commit(flushed=len(pending), metadata_json=metadata_json, missed=written.missed,
+                               reset=written.reset, turn=written.turn_bodies)
+            if reason is not None:
+                self._emit("checkpoint_written", live.session_id, {
+                    "reason": reason, "appended": len(pending), "metadata": metadata_json is not None,
+                    "message_count": live.persisted_count})
+            if turn is not None:
+                self._emit_turn(live.session_id, written.receipt, len(written.turn_bodies), len(pending))
+        return True, written.receipt
+
+    def _write_live(self, store, session_id: str, expected: int, pending: tuple[bytes, ...],
+                    metadata_json: bytes | None, turn: _Turn | None, reason: str | None) -> _Written:
+        """Worker side of _commit: the buffered messages, the metadata, the turn and the
+        checkpoint event in ONE transaction. `expected` is the stored count our mirror has."""
+        turn_bodies = normalise_messages(turn.messages) if turn is not None else []
+        with store.transaction() as con:
+            session = store.session(session_id)
+            if session is None:
+                raise SessionNotFoundError(f"no session {session_id!r}")
+            count = session.message_count
+            reset = count < expected  # deleted and re-created under the same id
+            missed = store.raw_messages(session_id, 0 if reset else expected, count) if count != expected else []
+            if pending:
+                store.append_messages(session_id, pending)
+            if metadata_json is not None:
+                store.set_metadata(session_id, _loads(metadata_json))
+            receipt = None
+            if turn is not None:
+                receipt = store.apply_runtime_turn(session_id, turn.run_id, turn_bodies, boundary=turn.boundary,
+                                                   contributing_input_ids=turn.contributing_input_ids)
+            if reason is not None:
+                store._log_event(con, "checkpoint_written", session_id, {
+                    "reason": reason, "appended": len(pending), "metadata": metadata_json is not None,
+                    "message_count": count + len(pending)})
+        return _Written(missed, reset, turn_bodies, receipt)
+
+    # -- the seed's surface --------------------------------------------------------------------
+    async def create_session(self, metadata: dict | None = None, *, session_id: str | None = None,
+                             messages: Iterable = ()) -> str:
+        """Create the session in the store (committed on return, as the seed saves once on
+        create) and hold it live. Returns its id."""
+        self._check_open()
+        sid, bodies, metadata_json = await self._call(_create_in_store, metadata, session_id, messages, self._profile)
+        if sid not in self._live and not self._closing:
+            self._install(LiveSession(sid, self._profile, bodies, metadata_json))
+        self._emit("session_created", sid, {"message_count": len(bodies)})
+        return sid
+
+    async def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
+        """The seed rule over the stored metadata (Store.session_belongs_to_mob); live metadata
+        not yet checkpointed does not count."""
+        self._check_open()
+        check_id(session_id)
+        check_id(mob_id, "mob_id")
+        return await self._call(lambda store: store.session_belongs_to_mob(session_id, mob_id))
+
+    async def load_persisted_session(self, session_id: str) -> SessionSnapshot | None:
+        """The stored session with its messages, or None. Live changes not yet written are
+        not in it (they are not persisted)."""
+        self._check_open()
+        check_id(session_id)
+        return await self._call(_load_snapshot, session_id)
+
+    async def apply_runtime_turn(self, session_id: str, run_id: str, messages, *, boundary: str = "run_start",
+                                 contributing_input_ids: Iterable[str] = ()) -> ApplyOutput:
+        """Commit the turn's messages, its receipt and the digest state in ONE transaction
+        (Store.apply_runtime_turn); the snapshot is None. On a live session the same
+        transaction first writes its buffered messages and changed metadata, and the live
+        copy advances with the commit. O(turn), never O(session)."""
+        self._check_open()
+        check_id(session_id)
+        turn = self._turn(run_id, messages, boundary, contributing_input_ids)
+        live = self._live.get(session_id)
+        if live is not None:
+            _written, receipt = await self._guarded(self._commit(live, turn=turn))
+            return ApplyOutput(receipt, None)
+        receipt, _snapshot, appended = await self._call(_apply_in_store, session_id, turn, False)
+        self._emit_turn(session_id, receipt, appended)
+        return ApplyOutput(receipt, None)
+
+    async def append_live(self, session_id: str, messages) -> int:
+        """Buffer messages in the live session (loading it if needed); the checkpointer writes
+        them. Every message is validated now. Returns the live message count."""
+        self._check_open()
+        check_id(session_id)
+        bodies = None
+        while True:
+            live = await self._activate(session_id)
+            if bodies is None:
+                bodies = await self._run(_validated_bodies, messages, live.profile)
+            if self._live.get(session_id) is live:  # not discarded while we validated
+                break
+        live.append(bodies)
+        self._emit("messages_appended", session_id,
+                   {"appended": len(bodies), "message_count": live.message_count, "persisted": False})
+        return live.message_count
+
+    async def set_live_metadata(self, session_id: str, metadata: dict) -> None:
+        """Replace the live session's metadata; the checkpointer writes it if it differs."""
+        self._check_open()
+        check_id(session_id)
+        body, _facts = encode_metadata(metadata)  # validated now, written later
+        while True:
+            live = await self._activate(session_id)
+            if self._live.get(session_id) is live:
+                break
+        live.set_metadata(body)
+        self._emit("metadata_changed", session_id, {"persisted": False})
+
+    async def live_messages(self, session_id: str) -> list[dict]:
+        """The live transcript (stored + buffered), or the stored one if not live."""
+        self._check_open()
+        check_id(session_id)
+        live = self._live.get(session_id)
+        if live is None:
+            return await self._call(lambda store: store.messages(session_id))
+        return await self._run(decode_messages, live.stored + live.pending)
+
+    async def live_sessions(self) -> list[str]:
+        """Ids of the sessions this service holds live, sorted."""
+        self._check_open()
+        return sorted(self._live)
+
+    async def checkpoint(self, session_id: str) -> bool:
+        """Write the live session now, unless it is unchanged, its gate is cancelled, or it
+        is not live. True if a write happened. Errors are raised (periodic ones are logged)."""
+        self._check_open()
+        check_id(session_id)
+        live = self._live.get(session_id)
+        if live is None:
+            return False
+        return await self._checkpoint(live, "explicit")
+
+    async def discard_live_session(self, session_id: str) -> bool:
+        """Drop the live session and its checkpointer; buffered changes are lost, the stored
+        session stays. A write already in flight completes. True if it was live."""
+        self._check_open()
+        check_id(session_id)
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return False
+        live.discarded = True
+        live.stop.set()
+        self._emit("live_session_discarded", session_id, {
+            "dropped_messages": len(live.pending),
+            "dropped_metadata": live.metadata_json != live.written_metadata_json})
+        return True
+
+    async def cancel_all_checkpointers(self) -> int:
+        """Cancel every live session's gate; returns how many. Saves in flight complete."""
+        for live in self._live.values():
+            live.gate.cancelled = True
+        return len(self._live)
+
+    async def rearm_all_checkpointers(self) -> int:
+        """Re-arm the gates of the sessions still live; returns how many."""
+        for live in self._live.values():
+            live.gate.cancelled = False
+        return len(self._live)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def _shutdown(self) -> list[BaseException]:
+        for live in self._live.values():
+            live.stop.set()
+        await asyncio.gather(*tuple(self._loops), return_exceptions=True)
+        await self._drain()  # writes and loads started by callers that were cancelled
+        errors: list[BaseException] = []
+        for live in list(self._live.values()):
+            pass  # policy: a cancelled session's buffered changes are not written
+            try:
+                await self._checkpoint(live, "close")
+            except MobstoreError as exc:
+                log.warning("final checkpoint of session %r failed: %s", live.session_id, exc)
+                errors.append(exc)
+        self._live.clear()
+        return errors
+
+
+__all__ = [
+    "ApplyOutput",
+    "SessionSnapshot",
+    "ServiceEvent",
+    "EventSubscription",
+    "RuntimeAdapter",
+    "EphemeralSessionService",
+    "PersistentSessionService",
+    "DEFAULT_CHECKPOINT_INTERVAL",
+    "EVENT_KINDS",
+]

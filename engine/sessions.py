@@ -25,7 +25,7 @@ from .errors import InvalidInputError, SessionExistsError, SessionNotFoundError
 MAX_MESSAGES_PER_SESSION = 1 << 32  # the index part of ms_messages.key
 MAX_ID_LENGTH = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-MAX_METADATA_DEPTH = 128  # serde_json's recursion limit, as for messages
+MAX_METADATA_DEPTH = 127  # serde_json fails on the 128th nested level, as for messages
 
 EVENT_KINDS = (
     "session_created",

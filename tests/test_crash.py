@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import os
 import random
 import select
@@ -334,10 +335,11 @@ def import_crash_loop(tmp_path, rng: random.Random, kills: int) -> dict:
     ref = run_import(reference)
     duration = time.monotonic() - started
     assert ref.returncode in (0, 1), ref.stderr.decode()
-    import json
-
     ref_report = json.loads(ref.stdout)
     assert ref_report["sessions_imported"] >= 1, f"the reference import imported nothing: {ref_report}"
+    with engine.open(reference) as store:
+        report = store.verify()
+        assert report.ok, f"the uninterrupted import does not verify: {report.mismatches}"
     expected = normalised_fingerprint(reference)
     stats = {"kills": 0, "target_written": 0}
     for i in range(kills):

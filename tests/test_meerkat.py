@@ -118,15 +118,7 @@ def test_realm_0728_head_strand_session():
     assert file_sha(REALM_0728) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._canon_py writes the 0.7.28/0.8.10 system field mutation_kind after created_at; "
-    "the producer's f2 order is content, mutation_kind, created_at (FORMAT.md §1.2) - remove this "
-    "marker once _canon_py is fixed",
-)
-def test_real_heads_verify_with_canon_py_when_present():
-    canon = pytest.importorskip("engine._canon_py")
-    assert hasattr(canon, "transcript_digest")
+def test_real_head_verifies_through_the_digest_check():
     with open_realm(REALM_0728) as realm:
         assert realm.digests_checked
         session = only(realm.sessions())
@@ -615,43 +607,34 @@ def test_hostile_schema_functions_refused(tmp_path, evil_calls):
 
 
 # ---------------------------------------------------------------------------
-# Digest plausibility through engine._canon_py (optional dependency)
+# Digest checks through engine.digest
 # ---------------------------------------------------------------------------
 
 
-def _fake_canon(messages: list[bytes], profile: str) -> str:
-    # Stand-in with the right framing (FORMAT.md §2.1) but no canonicalisation,
-    # enough to exercise the reader's checking paths.
-    body = b"[" + b",".join(messages) + b"]"
-    tag = {"bare": b"", "f2": b"f2", "f3": b"f3"}[profile]
-    digest = hashlib.sha256(tag + body).hexdigest()
-    return digest if profile == "bare" else "sha256:" + digest
+def _digest(messages: list[bytes], profile: str) -> str:
+    from engine import digest
+
+    return digest.transcript_digest(messages, profile)
 
 
-@pytest.fixture
-def fake_canon(monkeypatch):
-    import engine
-
-    module = types.ModuleType("engine._canon_py")
-    module.transcript_digest = _fake_canon
-    monkeypatch.setitem(sys.modules, "engine._canon_py", module)
-    monkeypatch.setattr(engine, "_canon_py", module, raising=False)
-
-
-def test_digest_checks_with_canon(tmp_path, fake_canon):
+def test_digest_checks(tmp_path):
     rows = {i: msg("user", i) for i in range(3)}
+    # an opaque slot with unsorted keys: its f2 (verbatim) and f3 (key-sorted) digests differ
+    rows[0] = (b'{"role":"block_assistant","blocks":[{"block_type":"tool_use","data":{"id":"t","name":"n",'
+               b'"args":{"b":1,"a":2}}}],"stop_reason":"tool_use","created_at":"2026-01-01T00:00:00Z"}')
+    assert _digest([rows[0]], "f2") != _digest([rows[0]], "f3")
     c = Crafted(tmp_path / "digests.sqlite3", ledger=True)
     for sid in ("ok", "bad-head", "bad-receipt", "relabelled"):
         c.rows(sid, "root", rows)
-    c.head("ok", "root", 3, _fake_canon(list(rows.values()), "f2"))
-    c.receipt("rt:session:ok", "r", 0, count=2, digest=_fake_canon([rows[0], rows[1]], "f2"))
-    c.receipt("ok", "r0", 0, count=1, digest=_fake_canon([rows[0]], "bare"))
-    c.head("bad-head", "root", 3, _fake_canon(list(rows.values())[:2], "f2"))
-    c.head("bad-receipt", "root", 3, _fake_canon(list(rows.values()), "f2"))
-    c.receipt("rt:session:bad-receipt", "r", 0, count=3, digest=_fake_canon([rows[0]], "f2"))
+    c.head("ok", "root", 3, _digest(list(rows.values()), "f2"))
+    c.receipt("rt:session:ok", "r", 0, count=2, digest=_digest([rows[0], rows[1]], "f2"))
+    c.receipt("ok", "r0", 0, count=1, digest=_digest([rows[0]], "bare"))
+    c.head("bad-head", "root", 3, _digest(list(rows.values())[:2], "f2"))
+    c.head("bad-receipt", "root", 3, _digest(list(rows.values()), "f2"))
+    c.receipt("rt:session:bad-receipt", "r", 0, count=3, digest=_digest([rows[0]], "f2"))
     # A version-3 head with an older receipt whose digest is f2, not f3.
-    c.head("relabelled", "root", 3, _fake_canon(list(rows.values()), "f3"), version=3)
-    c.receipt("rt:session:relabelled", "r", 0, count=1, digest=_fake_canon([rows[0]], "f2"))
+    c.head("relabelled", "root", 3, _digest(list(rows.values()), "f3"), version=3)
+    c.receipt("rt:session:relabelled", "r", 0, count=1, digest=_digest([rows[0]], "f2"))
     path = c.close()
 
     with open_realm(path) as realm:
