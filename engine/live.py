@@ -16,13 +16,18 @@ Differences from the seed, and why:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import struct
 from typing import Awaitable, Callable, Iterable
 
+import orjson
 import xxhash
 
 from .errors import MobstoreError
+from .receipts import RunBoundaryReceipt
+from .sessions import normalise_messages
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +159,45 @@ async def run_checkpointer(
             await checkpoint(live, "periodic")
         except MobstoreError as exc:
             log.warning("periodic checkpoint of session %r failed: %s", live.session_id, exc)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteResult:
+    missed: list[bytes]       # messages another writer appended after our stored mirror
+    reset: bool               # the stored transcript no longer extends our mirror; missed is all of it
+    turn_bodies: list[bytes]
+    receipt: RunBoundaryReceipt | None
+
+
+def write_live(store, session_id: str, expected: int, pending: tuple[bytes, ...], metadata_json: bytes | None,
+               turn, reason: str | None) -> WriteResult:
+    """The worker side of one live-session write: the buffered messages, the metadata, the
+    turn (run_id, boundary, contributing_input_ids, messages) and the durable
+    "checkpoint_written" event (when `reason` is given) in ONE transaction. `expected` is
+    the stored message count our mirror holds; a different count means another writer."""
+    turn_bodies = normalise_messages(turn.messages) if turn is not None else []
+    with store.transaction() as con:
+        count = store.message_count(session_id)
+        reset = count < expected  # deleted and re-created under the same id
+        missed = store.raw_messages(session_id, 0 if reset else expected, count) if count != expected else []
+        if pending:
+            store.append_messages(session_id, pending)
+        if metadata_json is not None:
+            store.set_metadata(session_id, loads_json(metadata_json))
+        receipt = None
+        if turn is not None:
+            receipt = store.apply_runtime_turn(session_id, turn.run_id, turn_bodies, boundary=turn.boundary,
+                                               contributing_input_ids=turn.contributing_input_ids)
+        if reason is not None:
+            store.log_event(con, "checkpoint_written", session_id, {
+                "reason": reason, "appended": len(pending), "metadata": metadata_json is not None,
+                "message_count": count + len(pending)})
+    return WriteResult(missed, reset, turn_bodies, receipt)
+
+
+def loads_json(data: bytes):
+    """Parse JSON we wrote: orjson, or the stdlib for what orjson refuses (big integers)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # integers beyond 64 bits: orjson refuses, our validator accepts

@@ -164,8 +164,8 @@ class ReceiptsMixin:
                  receipt.to_json(), at),
             )
             if bodies:
-                self._log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": count}, at)
-            self._log_event(
+                self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": count}, at)
+            self.log_event(
                 con, "receipt_committed", session_id,
                 {"run_id": run_id, "sequence": receipt.sequence, "message_count": count}, at,
             )

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import json
 import logging
 import os
 import threading
@@ -57,7 +56,7 @@ import orjson
 from . import digest
 from . import store as _store
 from .errors import InvalidInputError, MobstoreError, SessionNotFoundError, StoreError
-from .live import LiveSession, run_checkpointer
+from .live import LiveSession, WriteResult, loads_json, run_checkpointer, write_live
 from .receipts import RunBoundaryReceipt, check_boundary, check_input_ids
 from .sessions import Session, check_id, decode_messages, encode_metadata, normalise_messages
 
@@ -115,7 +114,7 @@ class SessionSnapshot:
 
     @classmethod
     def from_json(cls, data: bytes) -> "SessionSnapshot":
-        doc = _loads(data)
+        doc = loads_json(data)
         names = [f.name for f in dataclasses.fields(cls)]
         if not isinstance(doc, dict) or any(name not in doc for name in names):
             raise InvalidInputError("not a session snapshot: expected an object with " + ", ".join(names))
@@ -134,13 +133,6 @@ def _snapshot_json(session: Session | SessionSnapshot, bodies: list[bytes]) -> b
         "metadata": session.metadata,
     })
     return head[:-1] + b',"messages":[' + b",".join(bodies) + b"]}"
-
-
-def _loads(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)  # what orjson refuses but the validator accepts: integers beyond 64 bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,12 +243,6 @@ def _adapter_for(service: "_SessionService") -> RuntimeAdapter:
         return adapter
 
 
-def adapter_cache_size() -> int:
-    """Entries in the adapter cache (dead ones included until the next lookup); for tests."""
-    with _ADAPTERS_LOCK:
-        return len(_ADAPTERS)
-
-
 # ------------------------------------------------------------------------------------------
 # worker-side functions (run on a service's executor thread)
 
@@ -269,14 +255,6 @@ class _Turn:
     messages: Any
 
 
-@dataclasses.dataclass(frozen=True)
-class _Written:
-    missed: list[bytes]       # messages another writer appended after our stored mirror
-    reset: bool               # the stored transcript no longer extends our mirror; missed is all of it
-    turn_bodies: list[bytes]
-    receipt: RunBoundaryReceipt | None
-
-
 def _create_in_store(store, metadata, session_id, messages, profile):
     bodies = normalise_messages(messages)
     sid = store.create_session(metadata, session_id=session_id, messages=bodies, digest_profile=profile)
@@ -285,29 +263,49 @@ def _create_in_store(store, metadata, session_id, messages, profile):
 
 def _apply_in_store(store, session_id, turn: _Turn, with_snapshot: bool):
     bodies = normalise_messages(turn.messages)
+
+    def apply():
+        return store.apply_runtime_turn(session_id, turn.run_id, bodies, boundary=turn.boundary,
+                                        contributing_input_ids=turn.contributing_input_ids)
+
+    if not with_snapshot:
+        return apply(), None, len(bodies)
     with store.transaction():  # the snapshot is read in the same transaction as the commit
-        receipt = store.apply_runtime_turn(session_id, turn.run_id, bodies, boundary=turn.boundary,
-                                           contributing_input_ids=turn.contributing_input_ids)
-        snapshot = None
-        if with_snapshot:
-            session = store.session(session_id)
-            snapshot = _snapshot_json(session, store.raw_messages(session_id, 0, session.message_count))
+        receipt = apply()
+        session = store.session(session_id)
+        snapshot = _snapshot_json(session, store.raw_messages(session_id, 0, session.message_count))
     return receipt, snapshot, len(bodies)
 
 
+def _append_in_store(store, session_id, messages) -> tuple[int, int]:
+    bodies = normalise_messages(messages)
+    return store.append_messages(session_id, bodies), len(bodies)
+
+
+def _delete_in_store(store, session_id) -> int | None:
+    """Delete a session; its message count, or None if there was none."""
+    with store.transaction():
+        session = store.session(session_id)
+        if session is None:
+            return None
+        store.delete_session(session_id)
+        return session.message_count
+
+
 def _load_snapshot(store, session_id) -> SessionSnapshot | None:
-    session = store.session(session_id)
-    if session is None:
-        return None
-    # [0, count) is fixed once read: transcripts are append-only.
-    return SessionSnapshot.from_session(session, store.raw_messages(session_id, 0, session.message_count))
+    with store.reading():  # one snapshot: the row and its messages agree
+        session = store.session(session_id)
+        if session is None:
+            return None
+        return SessionSnapshot.from_session(session, store.raw_messages(session_id, 0, session.message_count))
 
 
 def _load_for_live(store, session_id) -> tuple[Session, list[bytes]]:
-    session = store.session(session_id)
-    if session is None:
-        raise SessionNotFoundError(f"no session {session_id!r}")
-    return session, store.raw_messages(session_id, 0, session.message_count)
+    with store.reading():
+        session = store.session(session_id)
+        if session is None:
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        return session, store.raw_messages(session_id, 0, session.message_count)
 
 
 def _validated_bodies(messages, profile: str) -> list[bytes]:
@@ -505,8 +503,8 @@ class EphemeralSessionService(_SessionService):
 
     async def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
         """Always False: the seed's ephemeral service claims no listed session for a mob."""
-        check_id(session_id)
-        check_id(mob_id, "mob_id")
+        if not isinstance(session_id, str) or not isinstance(mob_id, str):
+            raise InvalidInputError("session_id and mob_id must be strings")
         return False
 
     async def load_persisted_session(self, session_id: str) -> SessionSnapshot | None:
@@ -531,9 +529,8 @@ class EphemeralSessionService(_SessionService):
         """Append messages to the in-memory session; returns its message count."""
         self._check_open()
         check_id(session_id)
-        bodies = normalise_messages(messages)
-        count = await self._call(lambda store: store.append_messages(session_id, bodies))
-        self._emit("messages_appended", session_id, {"appended": len(bodies), "message_count": count, "persisted": False})
+        count, appended = await self._call(_append_in_store, session_id, messages)
+        self._emit("messages_appended", session_id, {"appended": appended, "message_count": count, "persisted": False})
         return count
 
     async def set_live_metadata(self, session_id: str, metadata: dict) -> None:
@@ -554,6 +551,7 @@ class EphemeralSessionService(_SessionService):
 
     async def checkpoint(self, session_id: str) -> bool:
         """Nothing to write: returns False."""
+        self._check_open()
         check_id(session_id)
         return False
 
@@ -561,10 +559,11 @@ class EphemeralSessionService(_SessionService):
         """Drop the in-memory session (there is no persisted copy). True if it existed."""
         self._check_open()
         check_id(session_id)
-        dropped = await self._call(lambda store: store.delete_session(session_id))
-        if dropped:
-            self._emit("live_session_discarded", session_id, {"dropped_messages": None, "dropped_metadata": None})
-        return dropped
+        dropped = await self._call(_delete_in_store, session_id)
+        if dropped is None:
+            return False
+        self._emit("live_session_discarded", session_id, {"dropped_messages": dropped, "dropped_metadata": True})
+        return True
 
     async def cancel_all_checkpointers(self) -> int:
         """No checkpointers: returns 0."""
@@ -655,31 +654,10 @@ class PersistentSessionService(_SessionService):
                 self._emit_turn(live.session_id, written.receipt, len(written.turn_bodies), len(pending))
         return True, written.receipt
 
-    def _write_live(self, store, session_id: str, expected: int, pending: tuple[bytes, ...],
-                    metadata_json: bytes | None, turn: _Turn | None, reason: str | None) -> _Written:
-        """Worker side of _commit: the buffered messages, the metadata, the turn and the
-        checkpoint event in ONE transaction. `expected` is the stored count our mirror has."""
-        turn_bodies = normalise_messages(turn.messages) if turn is not None else []
-        with store.transaction() as con:
-            session = store.session(session_id)
-            if session is None:
-                raise SessionNotFoundError(f"no session {session_id!r}")
-            count = session.message_count
-            reset = count < expected  # deleted and re-created under the same id
-            missed = store.raw_messages(session_id, 0 if reset else expected, count) if count != expected else []
-            if pending:
-                store.append_messages(session_id, pending)
-            if metadata_json is not None:
-                store.set_metadata(session_id, _loads(metadata_json))
-            receipt = None
-            if turn is not None:
-                receipt = store.apply_runtime_turn(session_id, turn.run_id, turn_bodies, boundary=turn.boundary,
-                                                   contributing_input_ids=turn.contributing_input_ids)
-            if reason is not None:
-                store._log_event(con, "checkpoint_written", session_id, {
-                    "reason": reason, "appended": len(pending), "metadata": metadata_json is not None,
-                    "message_count": count + len(pending)})
-        return _Written(missed, reset, turn_bodies, receipt)
+    def _write_live(self, store, *args) -> WriteResult:
+        """Worker side of _commit (engine.live.write_live); an attribute so tests can hold a
+        write in flight."""
+        return write_live(store, *args)
 
     # -- the seed's surface --------------------------------------------------------------------
     async def create_session(self, metadata: dict | None = None, *, session_id: str | None = None,
@@ -697,8 +675,6 @@ class PersistentSessionService(_SessionService):
         """The seed rule over the stored metadata (Store.session_belongs_to_mob); live metadata
         not yet checkpointed does not count."""
         self._check_open()
-        check_id(session_id)
-        check_id(mob_id, "mob_id")
         return await self._call(lambda store: store.session_belongs_to_mob(session_id, mob_id))
 
     async def load_persisted_session(self, session_id: str) -> SessionSnapshot | None:
@@ -813,8 +789,7 @@ class PersistentSessionService(_SessionService):
         await self._drain()  # writes and loads started by callers that were cancelled
         errors: list[BaseException] = []
         for live in list(self._live.values()):
-            pass  # policy: a cancelled session's buffered changes are not written
-            try:
+            try:  # gated like any checkpoint: a cancelled session's buffered changes are not written
                 await self._checkpoint(live, "close")
             except MobstoreError as exc:
                 log.warning("final checkpoint of session %r failed: %s", live.session_id, exc)

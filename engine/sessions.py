@@ -261,7 +261,8 @@ class SessionsMixin:
             raise SessionNotFoundError(f"no session {session_id!r}")
         return row
 
-    def _log_event(self, con, kind: str, session_id: str, detail: dict, at_ms: int | None = None) -> None:
+    def log_event(self, con, kind: str, session_id: str, detail: dict, at_ms: int | None = None) -> None:
+        """Append to the event log inside an open transaction (con from transaction())."""
         con.execute(
             "INSERT INTO ms_events (at_ms, kind, session_id, detail) VALUES (?, ?, ?, ?)",
             (at_ms or now_ms(), kind, session_id, orjson.dumps(detail)),
@@ -317,7 +318,7 @@ class SessionsMixin:
                 (session_id, at, at, body, digest_profile, digest.TranscriptState.new(digest_profile).to_bytes()),
             )
             con.execute(_UPSERT_BINDING, facts.row(session_id))
-            self._log_event(con, "session_created", session_id, {"message_count": len(bodies)}, at)
+            self.log_event(con, "session_created", session_id, {"message_count": len(bodies)}, at)
             if bodies:
                 self._append_locked(con, session_id, bodies, at)
         return session_id
@@ -335,7 +336,7 @@ class SessionsMixin:
         with self.transaction() as con:
             _num, new_count, _state = self._append_locked(con, session_id, bodies, at)
             if bodies:
-                self._log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count}, at)
+                self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count}, at)
         return new_count
 
     def raw_messages(self, session_id: str, start: int = 0, stop: int | None = None) -> list[bytes]:
@@ -398,6 +399,17 @@ class SessionsMixin:
             if remaining is not None:
                 remaining -= len(rows)
 
+    def message_count(self, session_id: str) -> int:
+        """How many messages the session has (SessionNotFoundError if unknown).
+
+        Runs: SELECT message_count FROM ms_sessions WHERE id = ?"""
+        check_id(session_id)
+        with self._lock:
+            row = self._db().execute("SELECT message_count FROM ms_sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        return row[0]
+
     def session_count(self) -> int:
         with self.reading() as con:
             return con.execute("SELECT count(*) FROM ms_sessions").fetchone()[0]
@@ -435,7 +447,7 @@ class SessionsMixin:
                 "UPDATE ms_sessions SET metadata_json = ?, updated_at_ms = ? WHERE id = ?", (body, at, session_id)
             )
             con.execute(_UPSERT_BINDING, facts.row(session_id))
-            self._log_event(con, "metadata_changed", session_id, {}, at)
+            self.log_event(con, "metadata_changed", session_id, {}, at)
 
     def delete_session(self, session_id: str) -> bool:
         """Delete a session with its messages, receipts and binding facts. True if it existed.
@@ -452,7 +464,7 @@ class SessionsMixin:
             )
             con.execute("DELETE FROM ms_bindings WHERE session_id = ?", (session_id,))
             con.execute("DELETE FROM ms_sessions WHERE num = ?", (num,))  # receipts cascade
-            self._log_event(con, "session_deleted", session_id, {"message_count": count})
+            self.log_event(con, "session_deleted", session_id, {"message_count": count})
         return True
 
     def events(self, after: int = 0, *, session_id: str | None = None, limit: int | None = None) -> list[Event]:

@@ -86,7 +86,8 @@ class StoreBase:
         self._path = path
         self._readonly = readonly
         self._lock = threading.RLock()
-        self._depth = 0
+        self._depth = 0  # transaction() nesting
+        self._read_depth = 0  # reading() nesting
         try:
             if path != MEMORY and not readonly and not path.startswith("file:"):
                 _precreate_private(path)
@@ -148,6 +149,8 @@ class StoreBase:
             con = self._db()
             if self._readonly:
                 raise StoreError("the store is open read-only")
+            if self._read_depth:
+                raise StoreError("cannot write inside reading(): its snapshot is read-only")
             outer = self._depth == 0
             name = f"ms_sp{self._depth}"  # our own counter, not data
             try:
@@ -176,16 +179,23 @@ class StoreBase:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[apsw.Connection]:
-        """A consistent read scope: several SELECTs see one snapshot of the file."""
+        """A consistent read scope: several SELECTs see one snapshot of the file.
+        Re-entrant, and inside transaction() it reads the transaction's own view."""
         with self._lock:
             con = self._db()
-            if self._depth:
-                yield con
+            if self._depth or self._read_depth:
+                self._read_depth += 1
+                try:
+                    yield con
+                finally:
+                    self._read_depth -= 1
                 return
             con.execute("BEGIN")
+            self._read_depth = 1
             try:
                 yield con
             finally:
+                self._read_depth = 0
                 con.execute("COMMIT")
 
 

@@ -7,8 +7,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import sys
-import types
 from pathlib import Path
 
 import apsw

@@ -179,7 +179,7 @@ async def test_apply_runtime_turn_unknown_session_and_bad_input(ephemeral, persi
             await service.apply_runtime_turn(sid, "r", [msg("x"), {"role": "user"}])
         out = await service.apply_runtime_turn(sid, "r", [msg("ok")])
         assert out.receipt.sequence == 0 and out.receipt.message_count == 1  # the failures consumed nothing
-    assert durable_events(db_path, "receipt_committed") and len(durable_events(db_path, "receipt_committed")) == 1
+    assert len(durable_events(db_path, "receipt_committed")) == 1
 
 
 async def test_session_belongs_to_mob(ephemeral, persistent):
@@ -191,6 +191,9 @@ async def test_session_belongs_to_mob(ephemeral, persistent):
     assert await persistent.session_belongs_to_mob(per, "mob2") is False
     assert await persistent.session_belongs_to_mob(plain, "mob1") is False
     assert await persistent.session_belongs_to_mob("unknown", "mob1") is False
+    for service in (ephemeral, persistent):
+        with pytest.raises(InvalidInputError):
+            await service.session_belongs_to_mob(per, None)
 
 
 async def test_load_persisted_session(ephemeral, persistent):
@@ -215,6 +218,7 @@ async def test_runtime_adapter_identity(db_path, tmp_path):
         assert [s.runtime_adapter() for s in (a, b, p, q)] == adapters  # same object each call
         assert all(x is y for x, y in zip([s.runtime_adapter() for s in (a, b, p, q)], adapters))
         assert len({id(x) for x in adapters}) == 4  # never shared, also not on one file
+        assert all(isinstance(x, RuntimeAdapter) for x in adapters)
         assert [x.kind for x in adapters] == ["ephemeral", "ephemeral", "persistent", "persistent"]
         assert adapters[2].service is p
         sid = await p.create_session()
@@ -235,7 +239,6 @@ async def test_runtime_adapter_does_not_leak():
     survivor = EphemeralSessionService()
     survivor.runtime_adapter()  # every lookup prunes dead entries
     assert key not in services._ADAPTERS or services._ADAPTERS[key]()._owner() is survivor
-    assert services.adapter_cache_size() >= 1
 
 
 def test_adapter_outliving_its_service_is_never_handed_to_a_new_one():
@@ -258,11 +261,6 @@ def test_adapter_outliving_its_service_is_never_handed_to_a_new_one():
             old_adapter.service
         del new, new_adapter, old_adapter
     assert reused > 0, "no address was reused: the test proved nothing"
-
-
-def test_adapter_is_a_runtime_adapter():
-    service = EphemeralSessionService()
-    assert isinstance(service.runtime_adapter(), RuntimeAdapter)
 
 
 # -- live sessions and checkpointers ----------------------------------------------------------
