@@ -30,7 +30,8 @@ def _cdef_part(name):
 
 
 def _flags():
-    compile_args = ["-std=gnu11", "-Wall", "-Wextra"]
+    # hidden visibility: internal calls bind directly instead of through the PLT
+    compile_args = ["-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden", "-fno-semantic-interposition"]
     link_args = []
     if os.environ.get("MOBSTORE_NATIVE_DEBUG") == "1":
         compile_args += ["-O0", "-g"]
@@ -79,8 +80,22 @@ def build_in_place():
     try:
         os.chdir(ROOT)
         lib_path = make_builder(absolute=True).compile(tmpdir=tmp, verbose=True)
-        dest = os.path.join(ROOT, "engine", os.path.basename(lib_path))
-        shutil.copyfile(lib_path, dest)
+        name = os.path.basename(lib_path)
+        if sys.implementation.name == "cpython" and not hasattr(sys, "gettotalrefcount"):
+            # cffi's generated C uses the limited API on release CPython: use the
+            # same `.abi3.so` name that `pip install` writes, so the two build
+            # routes replace each other instead of one shadowing the other
+            name = "_canon_native.abi3.so"
+        dest = os.path.join(ROOT, "engine", name)
+        # copy then rename: never truncate a .so that a running process maps
+        shutil.copyfile(lib_path, dest + ".tmp")
+        os.replace(dest + ".tmp", dest)
+        # exactly one build in engine/: a stale one with a more specific
+        # suffix (e.g. left by `pip install -e`) would shadow this one
+        engine_dir = os.path.join(ROOT, "engine")
+        for name in os.listdir(engine_dir):
+            if name.startswith("_canon_native.") and name.endswith(".so") and name != os.path.basename(dest):
+                os.unlink(os.path.join(engine_dir, name))
         print("built", dest)
         return dest
     finally:

@@ -11,10 +11,11 @@
  * and the depth check happens before a container is opened, so a
  * 100,000-deep input is rejected at the 128th level.
  *
- * Memory: mob_doc owns its arrays (nodes, arena, scratch); mob_parse sizes
- * them up front from the input length (nodes <= len/2 + 4, arena <= len),
- * so nothing reallocates during a parse and string pointers stay valid.
- * Buffers are kept for reuse; mob_doc_free releases them.
+ * Memory: mob_doc owns its arrays (nodes, arena, scratch).  The arena is
+ * sized up front (decoded strings <= input), so string pointers into it
+ * stay valid; the node array starts at a fraction of its bound and grows
+ * geometrically (nodes are addressed by index, never by a kept pointer
+ * across a growth).  Buffers are kept for reuse; mob_doc_free releases them.
  */
 #define MOBSTORE_CANON_INTERNAL 1
 #include "canon.h"
@@ -37,12 +38,24 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* Node capacity for `nodes` entries, and scratch for key sorting (2 per node). */
+static int reserve_nodes(mob_doc *d, size_t nodes)
+{
+    if (grow((void **)&d->nodes, &d->nodes_cap, nodes, sizeof(mob_node))) return MOBSTORE_E_NOMEM;
+    if (grow((void **)&d->scratch, &d->scratch_cap, 2 * d->nodes_cap, sizeof(uint32_t))) return MOBSTORE_E_NOMEM;
+    return 0;
+}
+
+/* A message of n bytes has at most n/2 + 2 nodes (every node after the
+ * first takes >= 2 bytes: a separator and the value); start with a fraction
+ * of that and let mob_parse grow the array on demand, so a large message
+ * of long strings does not cost 16x its size in nodes.  The arena holds
+ * decoded strings, never longer than the input. */
 int mob_doc_reserve(mob_doc *d, size_t input_len)
 {
-    size_t nodes = input_len / 2 + 4;
-    if (grow((void **)&d->nodes, &d->nodes_cap, nodes, sizeof(mob_node))) return MOBSTORE_E_NOMEM;
+    size_t bound = input_len / 2 + 4, start = 256 + input_len / 16;
+    if (reserve_nodes(d, start < bound ? start : bound)) return MOBSTORE_E_NOMEM;
     if (grow((void **)&d->arena, &d->arena_cap, input_len + 8, 1)) return MOBSTORE_E_NOMEM;
-    if (grow((void **)&d->scratch, &d->scratch_cap, 2 * nodes, sizeof(uint32_t))) return MOBSTORE_E_NOMEM;
     return 0;
 }
 
@@ -56,6 +69,7 @@ void mob_doc_free(mob_doc *d)
 
 int mob_key_cmp(const mob_node *a, const mob_node *b)
 {
+    if (a->len && b->len && a->v.s[0] != b->v.s[0]) return (int)a->v.s[0] - (int)b->v.s[0];
     size_t n = a->len < b->len ? a->len : b->len;
     int c = memcmp(a->v.s, b->v.s, n);
     if (c) return c;
@@ -122,7 +136,8 @@ static int has_duplicate(mob_doc *d, uint32_t obj, uint32_t *dup_at)
         for (uint32_t a = 1; a < m; a++)
             for (uint32_t b = 0; b < a; b++)
                 if (nodes[keys[a]].len == nodes[keys[b]].len &&
-                    memcmp(nodes[keys[a]].v.s, nodes[keys[b]].v.s, nodes[keys[a]].len) == 0) {
+                    (nodes[keys[a]].len == 0 || (nodes[keys[a]].v.s[0] == nodes[keys[b]].v.s[0] &&
+                     memcmp(nodes[keys[a]].v.s, nodes[keys[b]].v.s, nodes[keys[a]].len) == 0))) {
                     *dup_at = keys[a];
                     return 1;
                 }
@@ -272,6 +287,10 @@ static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const 
     memcpy(o, start, (size_t)(p - start));
     o += p - start;
     for (;;) {
+        const uint8_t *q = scan_plain(p, end);
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        p = q;
         if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
         uint8_t c = *p;
         if (c == '"') break;
@@ -330,9 +349,12 @@ static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const 
     return 0;
 }
 
+/* JSON whitespace: SP HT LF CR only. */
+static const uint8_t IS_WS[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
 static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    while (p < end && IS_WS[*p]) p++;
     return p;
 }
 
@@ -358,6 +380,10 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
     for (;;) {
         /* ---- a value starts at p ---- */
         if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
+        if (d->count >= d->nodes_cap) {
+            if (reserve_nodes(d, (size_t)d->count + 1)) FAIL(MOBSTORE_E_NOMEM, p, "out of memory");
+            nodes = d->nodes;
+        }
         uint32_t ni = d->count++;
         mob_node *n = &nodes[ni];
         n->src = (uint32_t)(p - input);
@@ -456,6 +482,10 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
             FAIL(MOBSTORE_E_SYNTAX, p, top->type == J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'");
         }
     key : {
+        if (d->count >= d->nodes_cap) {
+            if (reserve_nodes(d, (size_t)d->count + 1)) FAIL(MOBSTORE_E_NOMEM, p, "out of memory");
+            nodes = d->nodes;
+        }
         uint32_t ki = d->count++;
         mob_node *k = &nodes[ki];
         k->type = J_STR;

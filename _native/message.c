@@ -12,10 +12,16 @@
  *   f2: as f3 but opaque slots copied verbatim from the input;
  *   bare: typed form only.
  *
- * Each type is described by a table of fields (name, kind, presence);
- * write_struct() walks it.  Validation failures return MOBSTORE_E_SCHEMA
- * with the offending node's byte offset.  Nothing here allocates except
- * through the mob_out buffer.
+ * Each type is described by a table of fields (name, kind, presence).
+ * write_struct()/write_tagged() write TYPED objects (declaration order);
+ * write_pass() writes PASS-THROUGH objects (validated, but keys in input
+ * order, no defaults added, present nulls kept) where the shared vectors
+ * show meerkat's bytes keep the producer's order (identity, prompt_version,
+ * render_metadata, provider meta, notice blocks, peer).  The rules mirror
+ * the engine._canon_py docstring, the reference, byte for byte.
+ * Validation failures return MOBSTORE_E_SCHEMA with the offending node's
+ * byte offset.  Nothing here allocates except through the mob_out buffer;
+ * the public entry points at the end own the context (mobstore_ctx).
  */
 #define MOBSTORE_CANON_INTERNAL 1
 #include "canon.h"
@@ -65,6 +71,7 @@ typedef int (*obj_fn)(mctx *m, uint32_t node);
 
 struct mfield {
     const char *name;
+    uint8_t nlen;             /* strlen(name) */
     uint8_t kind;
     uint8_t presence;
     const char *const *enums; /* K_ENUM */
@@ -95,33 +102,39 @@ static int nomem(mctx *m)
         if (call) return nomem(m);            \
     } while (0)
 
-static inline int key_is(const mob_node *k, const char *name)
+static inline int key_is_n(const mob_node *k, const char *name, size_t n)
 {
-    size_t n = strlen(name);
-    return k->len == n && memcmp(k->v.s, name, n) == 0;
+    /* length and first byte reject almost every mismatch without a call */
+    return k->len == n && (n == 0 || (k->v.s[0] == (uint8_t)name[0] && memcmp(k->v.s, name, n) == 0));
 }
+
+static inline int key_is(const mob_node *k, const char *name) { return key_is_n(k, name, strlen(name)); }
 
 static inline int str_is(const mob_node *s, const char *name) { return key_is(s, name); }
 
 /* Find member `name` of object obj; returns value index or 0. */
-static uint32_t member(mob_doc *d, uint32_t obj, const char *name)
+static uint32_t member_n(mob_doc *d, uint32_t obj, const char *name, size_t n)
 {
     const mob_node *nodes = d->nodes;
     uint32_t i = obj + 1;
     for (uint32_t k = 0; k < nodes[obj].len; k++) {
-        if (key_is(&nodes[i], name)) return i + 1;
+        if (key_is_n(&nodes[i], name, n)) return i + 1;
         i = nodes[i + 1].next;
     }
     return 0;
 }
 
+static inline uint32_t member(mob_doc *d, uint32_t obj, const char *name)
+{
+    return member_n(d, obj, name, strlen(name));
+}
+
 static int out_lit(mctx *m, const char *s) { return mob_out_bytes(m->o, s, strlen(s)); }
 
 /* ,"name": (comma unless first) */
-static int out_key(mctx *m, const char *name, int *first)
+static int out_key_n(mctx *m, const char *name, size_t n, int *first)
 {
     mob_out *o = m->o;
-    size_t n = strlen(name);
     if (mob_out_reserve(o, n + 4)) return MOBSTORE_E_NOMEM;
     if (!*first) o->buf[o->len++] = ',';
     *first = 0;
@@ -132,6 +145,8 @@ static int out_key(mctx *m, const char *name, int *first)
     o->buf[o->len++] = ':';
     return 0;
 }
+
+static inline int out_key(mctx *m, const char *name, int *first) { return out_key_n(m, name, strlen(name), first); }
 
 static int out_str_node(mctx *m, uint32_t i)
 {
@@ -349,7 +364,7 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
     uint32_t i = obj + 1;
     for (uint32_t k = 0; k < nodes[obj].len; k++) {
         for (int f = 0; f < nf; f++)
-            if (key_is(&nodes[i], fields[f].name)) {
+            if (key_is_n(&nodes[i], fields[f].name, fields[f].nlen)) {
                 vals[f] = i + 1;
                 break;
             }
@@ -367,7 +382,7 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
                     /* missing created_at decodes as now(): f2/f3 erase it
                      * to the epoch, bare omits it (seed-era rows had none) */
                     if (m->profile == MOBSTORE_PROFILE_BARE) continue;
-                    OUT(out_key(m, fd->name, first));
+                    OUT(out_key_n(m, fd->name, fd->nlen, first));
                     OUT(out_lit(m, "\"1970-01-01T00:00:00Z\""));
                     continue;
                 }
@@ -382,7 +397,7 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
             break;
         case P_DEF:
             if (!v) {
-                OUT(out_key(m, fd->name, first));
+                OUT(out_key_n(m, fd->name, fd->nlen, first));
                 OUT(out_lit(m, fd->def));
                 continue;
             }
@@ -408,7 +423,7 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
             continue;
         }
         }
-        OUT(out_key(m, fd->name, first));
+        OUT(out_key_n(m, fd->name, fd->nlen, first));
         int rc = write_field_value(m, fd, v);
         if (rc) return rc;
     }
@@ -417,7 +432,7 @@ static int write_fields(mctx *m, uint32_t obj, const mfield *fields, int nf, int
     for (uint32_t k = 0; k < nodes[obj].len; k++) {
         int known = 0;
         for (int f = 0; f < nf; f++)
-            if (key_is(&nodes[i], fields[f].name)) {
+            if (key_is_n(&nodes[i], fields[f].name, fields[f].nlen)) {
                 known = 1;
                 break;
             }
@@ -470,7 +485,7 @@ static int write_pass(mctx *m, uint32_t obj, const mfield *fields, int nf)
     const mob_node *nodes = d->nodes;
     if (nodes[obj].type != J_OBJ) return schema_err(m, obj, "expected an object");
     for (int f = 0; f < nf; f++)
-        if (fields[f].presence == P_REQ && !member(d, obj, fields[f].name))
+        if (fields[f].presence == P_REQ && !member_n(d, obj, fields[f].name, fields[f].nlen))
             return schema_err(m, obj, "missing required field");
     OUT(mob_out_byte(m->o, '{'));
     uint32_t i = obj + 1;
@@ -481,7 +496,7 @@ static int write_pass(mctx *m, uint32_t obj, const mfield *fields, int nf)
         OUT(mob_out_byte(m->o, ':'));
         const mfield *fd = NULL;
         for (int f = 0; f < nf; f++)
-            if (key_is(&nodes[i], fields[f].name)) {
+            if (key_is_n(&nodes[i], fields[f].name, fields[f].nlen)) {
                 fd = &fields[f];
                 break;
             }
@@ -589,10 +604,11 @@ static int write_field_value(mctx *m, const mfield *f, uint32_t v)
 }
 
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define F_(name, kind, pres) {name, kind, pres, 0, 0, 0}
-#define FE(name, pres, enums) {name, K_ENUM, pres, enums, 0, 0}
-#define FS(name, kind, pres, fn) {name, kind, pres, 0, fn, 0}
-#define FD(name, kind, def) {name, kind, P_DEF, 0, 0, def}
+#define F_(name, kind, pres) {name, sizeof(name) - 1, kind, pres, 0, 0, 0}
+#define FE(name, pres, enums) {name, sizeof(name) - 1, K_ENUM, pres, enums, 0, 0}
+#define FS(name, kind, pres, fn) {name, sizeof(name) - 1, kind, pres, 0, fn, 0}
+#define FD(name, kind, def) {name, sizeof(name) - 1, kind, P_DEF, 0, 0, def}
+#define FX(name, kind, pres, enums, def) {name, sizeof(name) - 1, kind, pres, enums, 0, def}
 
 /* Read the string tag `tag` of object v into *t; 0 or error. */
 static int get_tag(mctx *m, uint32_t v, const char *tag, uint32_t *t)
@@ -1002,6 +1018,10 @@ static const char *const NOTICE_KINDS[] = {
 static const char *const STOP_REASONS[] = {
     "end_turn", "tool_use", "max_tokens", "stop_sequence", "content_filter", "cancelled", NULL,
 };
+static const char *const MUTATION_KINDS[] = {
+    "unspecified", "direct_mutation", "explicit_build", "default_build", "wasm_default_build",
+    "runtime_context_append", "runtime_steer_cleanup", NULL,
+};
 static const char *const SALIENCES[] = {"background", "normal", "important", "urgent", NULL};
 static const char *const TRANSCRIPT_ROLES[] = {"conversational", "compaction_summary", "injected_context", NULL};
 
@@ -1028,7 +1048,7 @@ static int w_message_identity(mctx *m, uint32_t v)
 static int w_render_metadata(mctx *m, uint32_t v)
 {
     /* class: any string -- the shared vectors use values outside RenderClass */
-    static const mfield F[] = {F_("class", K_STR, P_REQ), {"salience", K_ENUM, P_DEF, SALIENCES, 0, "\"normal\""}};
+    static const mfield F[] = {F_("class", K_STR, P_REQ), FX("salience", K_ENUM, P_DEF, SALIENCES, "\"normal\"")};
     return write_pass(m, v, F, NF(F));
 }
 
@@ -1055,8 +1075,11 @@ static int w_message(mctx *m, uint32_t v)
     if (rc) return rc;
     const mob_node *rn = &d->nodes[r];
     if (str_is(rn, "system")) {
+        /* mutation_kind: the 0.7.x-0.8.10 field (gone at HEAD), between content
+         * and created_at, omitted when unspecified; real 0.7.28 f2 heads hash it */
         static const mfield F[] = {
-            F_("role", K_TAG, P_REQ), F_("content", K_STR, P_REQ), F_("created_at", K_TS, P_REQ),
+            F_("role", K_TAG, P_REQ), F_("content", K_STR, P_REQ),
+            FX("mutation_kind", K_ENUM, P_NOTDEF, MUTATION_KINDS, "unspecified"), F_("created_at", K_TS, P_REQ),
             FS("identity", K_STRUCT, P_OPT, w_system_identity),
             FS("prompt_version", K_STRUCT, P_OPT, w_prompt_version),
         };
@@ -1074,7 +1097,7 @@ static int w_message(mctx *m, uint32_t v)
             F_("role", K_TAG, P_REQ), F_("content", K_CONTENT, P_REQ),
             FS("render_metadata", K_STRUCT, P_OPT, w_render_metadata),
             FS("identity", K_STRUCT, P_IDENT, w_message_identity),
-            {"transcript_role", K_ENUM, P_NOTDEF, TRANSCRIPT_ROLES, 0, "conversational"},
+            FX("transcript_role", K_ENUM, P_NOTDEF, TRANSCRIPT_ROLES, "conversational"),
             F_("created_at", K_TS, P_REQ),
         };
         return write_tagged(m, v, "role", r, F, NF(F));

@@ -139,6 +139,12 @@ static int parse_decimal(const uint8_t *p, const uint8_t *end, const uint8_t **s
     int32_t exp_after = 0;
     p++; /* '.' */
     const uint8_t *first = p;
+    /* below 10^18 another digit cannot overflow u64: no check needed */
+    while (p < end && is_digit(*p) && significand < 1000000000000000000ULL) {
+        significand = significand * 10 + (uint64_t)(*p - '0');
+        p++;
+        exp_after -= 1;
+    }
     while (p < end && is_digit(*p)) {
         uint64_t digit = (uint64_t)(*p - '0');
         if (significand >= U64_MAX_DIV10 && (significand > U64_MAX_DIV10 || digit > U64_MAX_MOD10)) {
@@ -186,6 +192,10 @@ int mob_parse_number(const uint8_t *p, const uint8_t *end, const uint8_t **stop,
         significand = 0;
     } else {
         significand = (uint64_t)(*p++ - '0');
+        while (p < end && is_digit(*p) && significand < 1000000000000000000ULL) {
+            significand = significand * 10 + (uint64_t)(*p - '0');
+            p++;
+        }
         while (p < end && is_digit(*p)) {
             uint64_t digit = (uint64_t)(*p - '0');
             if (significand >= U64_MAX_DIV10 && (significand > U64_MAX_DIV10 || digit > U64_MAX_MOD10)) {
@@ -996,9 +1006,23 @@ static int shortest_digits(uint64_t bits, char d[20], int *exp10)
         f /= 10;
         e++;
     }
-    char tmp[24];
-    int n = (int)mob_format_u64(f, tmp);
-    memcpy(d, tmp, (size_t)n);
+    /* f < 10^17: count its digits, then write them right to left in pairs */
+    int n = 1;
+    for (uint64_t x = f; x >= 10; x /= 10) n++;
+    char *w = d + n;
+    while (f >= 100) {
+        unsigned r = (unsigned)(f % 100);
+        f /= 100;
+        w -= 2;
+        w[0] = DIGITS2[2 * r];
+        w[1] = DIGITS2[2 * r + 1];
+    }
+    if (f >= 10) {
+        w[-2] = DIGITS2[2 * f];
+        w[-1] = DIGITS2[2 * f + 1];
+    } else {
+        w[-1] = (char)('0' + f);
+    }
     *exp10 = e + n - 1;
     return n;
 }
@@ -1021,27 +1045,22 @@ size_t mob_format_double(double v, char *out)
             *p++ = '0';
             *p++ = '.';
             for (int i = 0; i < -E - 1; i++) *p++ = '0';
-            memcpy(p, d, (size_t)n);
-            p += n;
+            for (int i = 0; i < n; i++) *p++ = d[i];
         } else if (n <= E + 1) {
-            memcpy(p, d, (size_t)n);
-            p += n;
+            for (int i = 0; i < n; i++) *p++ = d[i];
             for (int i = n; i < E + 1; i++) *p++ = '0';
             *p++ = '.';
             *p++ = '0';
         } else {
-            memcpy(p, d, (size_t)(E + 1));
-            p += E + 1;
+            for (int i = 0; i <= E; i++) *p++ = d[i];
             *p++ = '.';
-            memcpy(p, d + E + 1, (size_t)(n - E - 1));
-            p += n - E - 1;
+            for (int i = E + 1; i < n; i++) *p++ = d[i];
         }
     } else {
         *p++ = d[0];
         if (n > 1) {
             *p++ = '.';
-            memcpy(p, d + 1, (size_t)(n - 1));
-            p += n - 1;
+            for (int i = 1; i < n; i++) *p++ = d[i];
         }
         *p++ = 'e';
         if (E < 0) {

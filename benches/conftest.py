@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import pytest
 
@@ -94,7 +94,7 @@ class Knobs:
             peer_histories=_env_ints("MOBSTORE_BENCH_PEER_HISTORY", "100,4000"),
             peer_sessions=_env_int("MOBSTORE_BENCH_PEER_SESSIONS", 10000),
             peer_mob_size=_env_int("MOBSTORE_BENCH_PEER_MOB_SIZE", 100),
-            disk_messages=_env_int("MOBSTORE_BENCH_DISK_MESSAGES", 200 if quick else 1000),
+            disk_messages=_env_int("MOBSTORE_BENCH_DISK_MESSAGES", 400 if quick else 1000),
             seed_way_limit=_env_int("MOBSTORE_BENCH_SEED_WAY_LIMIT", 0),
             rounds=float(os.environ.get("MOBSTORE_BENCH_ROUNDS", "1")),
             peers=tuple(p.strip() for p in os.environ.get(
@@ -119,8 +119,10 @@ KNOBS = Knobs.from_env()
 
 
 def pytest_collect_file(file_path, parent):
-    """bench_<area>.py files are test modules here (pytest's default only takes test_*.py)."""
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+    """bench_<area>.py files are test modules here (pytest's default only takes test_*.py;
+    a file named on the command line is already collected by pytest itself)."""
+    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
+            and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
@@ -174,7 +176,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    output_json["mobstore_command"] = " ".join(sys.argv)
+    output_json["mobstore_command"] = ("MOBSTORE_BENCH_QUICK=1 " if KNOBS.quick else "") + "pytest " + " ".join(sys.argv[1:])
 
 
 @pytest.hookimpl(trylast=True)
@@ -190,6 +192,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = results.target_rows(records, KNOBS.as_dict(), versions())
     terminalreporter.write_sep("=", "mobstore SPEC §5 targets (ratios within this run, medians)")
     for line in results.format_targets_text(rows):
+        terminalreporter.write_line(line)
+    terminalreporter.write_sep("-", "each group against its baseline (medians)")
+    for line in results.format_ratios_text(records):
         terminalreporter.write_line(line)
     peer = results.peer_rows(records)
     if peer:
@@ -275,7 +280,7 @@ def _code_fingerprint() -> str:
     """Hash of everything that decides the bytes of a built fixture."""
     h = hashlib.sha256(f"{FIXTURE_VERSION}:{KNOBS.seed}:{engine.__version__}".encode())
     root = os.path.dirname(engine.__file__)
-    for name in ("schema.sql", "demo.py", "_canon_py.py", "sessions.py", "receipts.py"):
+    for name in ("schema.sql", "schema.py", "store.py", "demo.py", "_canon_py.py", "sessions.py", "receipts.py"):
         with open(os.path.join(root, name), "rb") as f:
             h.update(f.read())
     with open(os.path.abspath(__file__), "rb") as f:
@@ -344,10 +349,11 @@ def _event_detail(detail: dict) -> bytes:
 
 
 def write_history_session(con, num: int, session_id: str, metadata: dict,
-                          history: Iterator[list[dict]], at_ms: int) -> int:
-    """Insert one session and its turns as apply_runtime_turn would have written them
-    (turn t: run "run-<t>", input "input-<t>", sequence 0), inside the caller's transaction.
-    Returns the message count."""
+                          history: Iterable[list[dict]], at_ms: int, memo: dict | None = None) -> int:
+    """Insert one session and its turns as create_session + apply_runtime_turn would have
+    written them (turn t: run "run-<t>", input "input-<t>", sequence 0), inside the caller's
+    transaction. Returns the message count. `memo` (shared between calls) skips hashing a
+    turn again from a digest state already seen: many small sessions with the same turn."""
     state = digest.TranscriptState.new("f3")
     con.execute(_INSERT_SESSION, (num, session_id, at_ms, at_ms, 0, 0, digest.dumps_value(metadata),
                                   state.to_bytes()))
@@ -356,8 +362,15 @@ def write_history_session(con, num: int, session_id: str, metadata: dict,
     count = 0
     total = 0
     for t, turn in enumerate(history):
-        bodies = [digest.message_bytes(m) for m in turn]
-        state.absorb(bodies)
+        key = (state.to_bytes(), id(turn))
+        if memo is not None and key in memo:
+            bodies, after = memo[key]
+            state = digest.TranscriptState.from_bytes(after)
+        else:
+            bodies = [digest.message_bytes(m) for m in turn]
+            state.absorb(bodies)
+            if memo is not None:
+                memo[key] = (bodies, state.to_bytes())
         con.executemany("INSERT INTO ms_messages (key, body) VALUES (?, ?)",
                         ((message_key(num, count + i), b) for i, b in enumerate(bodies)))
         count += len(bodies)
@@ -485,19 +498,78 @@ def knobs() -> Knobs:
 
 
 @pytest.fixture(scope="session")
-def work_root(tmp_path_factory) -> str:
+def work_root(tmp_path_factory) -> Iterator[str]:
+    """Writable copies of every benchmark, removed when the session ends: deleting files
+    between benchmarks would put the file system's work (journal, discard) into the next
+    benchmark's fsyncs."""
     if KNOBS.work_dir:
         os.makedirs(KNOBS.work_dir, exist_ok=True)
-        return tempfile.mkdtemp(prefix="run-", dir=KNOBS.work_dir)
-    return str(tmp_path_factory.mktemp("bench"))
+        path = tempfile.mkdtemp(prefix="run-", dir=KNOBS.work_dir)
+    else:
+        path = str(tmp_path_factory.mktemp("bench"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
-def work_dir(work_root, request) -> Iterator[str]:
-    """A fresh directory per benchmark, removed afterwards (big copies do not pile up)."""
-    path = tempfile.mkdtemp(prefix=request.node.name[:40].replace("/", "_") + "-", dir=work_root)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def work_dir(work_root, request) -> str:
+    """A fresh directory per benchmark (kept until the session ends, see work_root)."""
+    return tempfile.mkdtemp(prefix=request.node.name[:40].replace("/", "_") + "-", dir=work_root)
+
+
+def settle() -> None:
+    """Flush what setting up wrote (copied fixtures, bulk loads) before anything is timed. On
+    ext4 (data=ordered) the first fsync after a big copy would otherwise also write the copy."""
+    os.sync()
+
+
+class Feed:
+    """Hands out prepared items one by one and counts them (a disabled benchmark runs its
+    target once, so checks afterwards use `used`, not the round count)."""
+
+    def __init__(self, items):
+        self.items = list(items)
+        self.used = 0
+
+    def next(self):
+        item = self.items[self.used]
+        self.used += 1
+        return item
+
+
+def rotating(pool: list, per_round: int, fn: Callable) -> Callable[[], list]:
+    """A round = fn over the next `per_round` items of the pool, cycling. Short rounds keep a
+    median clear of the scheduler's time slices on a busy machine; every side of a ratio gets
+    its own rotation from the start, so each sees the same items in the same order."""
+    chunks = [pool[i:i + per_round] for i in range(0, len(pool), per_round)]
+    counter = itertools.count()
+
+    def run():
+        return [fn(item) for item in chunks[next(counter) % len(chunks)]]
+
+    return run
+
+
+def interleaved(benchmark, target: Callable, neighbours: dict[str, Callable[[], object]], *,
+                rounds: int, warmup: int = 0, before: Callable[[], None] | None = None):
+    """benchmark.pedantic(target), each round preceded (untimed) by one call of every
+    neighbour, in an order that rotates from round to round, then by `before`.
+
+    The systems or lengths a group compares take turns on the machine round by round, so a
+    change in the machine's load while the group runs (other processes, the disk's flush
+    state) falls on all of them alike instead of on whichever test happened to run then."""
+    names = list(neighbours)
+    counter = itertools.count()
+    settle()
+
+    def setup():
+        k = next(counter) % len(names) if names else 0
+        for name in names[k:] + names[:k]:
+            neighbours[name]()
+        if before is not None:
+            before()
+
+    return benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup)
 
 
 def tag(benchmark, key: str, **extra) -> None:

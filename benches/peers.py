@@ -25,15 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 
 import pytest
-
-
-def _durable(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
 
 
 def check_durability(conn: sqlite3.Connection, what: str) -> None:
@@ -133,14 +127,11 @@ def build_openai_sessions(path: str, sessions: list[tuple[str, list[dict]]]) -> 
         conn.close()
 
 
-def openai_mob_query(path: str, mob: str) -> list[tuple[str, str, str]]:
-    """Sessions whose id starts with "mob/": a range scan of agent_sessions' primary key."""
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute("SELECT session_id FROM agent_sessions WHERE session_id >= ? AND session_id < ?",
-                            (mob + "/", mob + "0")).fetchall()  # "0" is the character after "/"
-    finally:
-        conn.close()
+def openai_mob_query(conn: sqlite3.Connection, mob: str) -> list[tuple[str, str, str]]:
+    """Sessions whose id starts with "mob/": a range scan of agent_sessions' primary key
+    (SQLiteSession has no listing API, so this is SQL on its table)."""
+    rows = conn.execute("SELECT session_id FROM agent_sessions WHERE session_id >= ? AND session_id < ?",
+                        (mob + "/", mob + "0")).fetchall()  # "0" is the character after "/"
     out = []
     for (sid,) in rows:
         parts = split_claim(sid.split("|", 1)[0])
@@ -216,18 +207,16 @@ def build_langgraph_sessions(path: str, sessions: list[tuple[str, list[dict], di
         lg.close()
 
 
-def langgraph_mob_query(path: str, mob: str) -> list[tuple[str, str, str]]:
-    lg = LangGraph(path, "query")
-    try:
-        seen = {}
-        for tup in lg.saver.list(None, filter={"mob_id": mob, "realm_id": "mob:" + mob}):
-            md = tup.metadata
-            parts = split_claim(md.get("comms_name"))
-            if parts and parts[0] == mob and md.get("role") == parts[1] and md.get("meerkat_id") == parts[2]:
-                seen[tup.config["configurable"]["thread_id"]] = (parts[1], parts[2])
-        return [(tid, p, m) for tid, (p, m) in seen.items()]
-    finally:
-        lg.close()
+def langgraph_mob_query(saver, mob: str) -> list[tuple[str, str, str]]:
+    """SqliteSaver.list over every thread with a metadata filter (json_extract in SQL),
+    then the rest of the seed rule in Python; one entry per thread."""
+    seen = {}
+    for tup in saver.list(None, filter={"mob_id": mob, "realm_id": "mob:" + mob}):
+        md = tup.metadata
+        parts = split_claim(md.get("comms_name"))
+        if parts and parts[0] == mob and md.get("role") == parts[1] and md.get("meerkat_id") == parts[2]:
+            seen[tup.config["configurable"]["thread_id"]] = (parts[1], parts[2])
+    return [(tid, p, m) for tid, (p, m) in seen.items()]
 
 
 def langgraph_metadata(metadata: dict) -> dict:
@@ -334,7 +323,3 @@ class NaiveMobstoreReader:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def closed_size(path: str) -> int:
-    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))

@@ -42,14 +42,15 @@ def _errors() -> Iterator[None]:
 
 
 def _open_existing(path: str):
-    """Open a database that must already exist (a typo must not create an empty store)."""
+    """Open, read-only, a database that must already exist (a typo must not create an
+    empty store, and a file that is not ours must not be changed)."""
     import engine
 
     if not os.path.exists(path):
         raise _Fail(f"no such database: {path}")
     if os.path.isdir(path):
         raise _Fail(f"is a directory, not a database: {path}")
-    return engine.open(path)
+    return engine.open(path, readonly=True)
 
 
 def _emit_json(doc) -> None:
@@ -152,12 +153,15 @@ def import_meerkat(source: str, db_path: str, as_json: bool) -> None:
     Exit 0 when everything was imported, 1 when some rows were skipped (listed)."""
     import engine
     from .importer import import_realm
+    from .meerkat import open_realm
 
     with _errors():
         if not os.path.exists(source):
             raise _Fail(f"no such file: {source}")
         if os.path.exists(db_path) and os.path.samefile(source, db_path):
             raise _Fail("the source and the target are the same file")
+        with open_realm(source):  # a bad source fails here, before the target is created
+            pass
         with engine.open(db_path) as store, _progress("importing", not as_json) as progress:
             report = import_realm(store, source, progress=progress)
     if as_json:

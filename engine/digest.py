@@ -134,7 +134,7 @@ def canonical_message(message, profile="f3") -> bytes:
 
 def _pack(messages):
     """(joined bytes, size_t lengths) of a list of messages for one C call."""
-    datas = [message_bytes(m) for m in messages]
+    datas = messages if all(type(m) is bytes for m in messages) else [message_bytes(m) for m in messages]
     lens = array.array(_SIZE_T, map(len, datas))
     return b"".join(datas), lens
 

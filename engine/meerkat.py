@@ -392,7 +392,7 @@ class Realm:
         """How many items `sessions()` yields (one per distinct session id)."""
         try:
             text = self._rows(
-                "SELECT count(*) FROM " + self._id_tables()[0] + " WHERE typeof(session_id) = 'text'"
+                "SELECT count(*) FROM " + self._id_tables()[0] + " WHERE typeof(session_id) = 'text'"  # sql-safe: table name from our fixed list
             )[0][0]
             if self._id_tables() == ("session_heads", "sessions"):
                 text += self._rows(
@@ -425,13 +425,13 @@ class Realm:
         # while the caller holds a yielded session.
         # `>=` on the first page so that an empty-string id is not skipped.
         sql = (
-            f"SELECT session_id FROM {table} WHERE typeof(session_id) = 'text' AND session_id {{}} ? "
+            f"SELECT session_id FROM {table} WHERE typeof(session_id) = 'text' AND session_id {{}} ? "  # sql-safe: table name from our fixed list
             "ORDER BY session_id LIMIT ?"
         )
         after, op = "", ">="
         while True:
             try:
-                page = [row[0] for row in self._db().execute(sql.format(op), (after, _PAGE))]
+                page = [row[0] for row in self._db().execute(sql.format(op), (after, _PAGE))]  # sql-safe: comparison operator from our two constants
             except apsw.Error as exc:
                 raise ImportFormatError(f"{self._path}: cannot list {table}: {exc}") from None
             yield from page
@@ -442,7 +442,7 @@ class Realm:
     def _non_text_ids(self) -> list[tuple[Any, str]]:
         found: dict[Any, str] = {}
         for table in self._id_tables():
-            for (value,) in self._rows(f"SELECT DISTINCT session_id FROM {table} WHERE typeof(session_id) != 'text'"):
+            for (value,) in self._rows(f"SELECT DISTINCT session_id FROM {table} WHERE typeof(session_id) != 'text'"):  # sql-safe: table name from our fixed list
                 found.setdefault(value, table)
         return list(found.items())
 
@@ -723,7 +723,7 @@ class Realm:
             ):
                 if table not in self._tables:
                     continue
-                for runtime_id, n in self._rows(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}"):
+                for runtime_id, n in self._rows(f"SELECT {column}, count(*) FROM {table} GROUP BY {column}"):  # sql-safe: table and column from our fixed tuple
                     if not isinstance(runtime_id, str):
                         problems.append(RealmProblem(table, repr(runtime_id), f"{n} {what} with a non-text runtime id"))
                         continue
@@ -745,7 +745,7 @@ class Realm:
 
     def _session_exists(self, sid: str) -> bool:
         return any(
-            self._rows(f"SELECT count(*) FROM {table} WHERE session_id = ?", (sid,))[0][0]
+            self._rows(f"SELECT count(*) FROM {table} WHERE session_id = ?", (sid,))[0][0]  # sql-safe: table name from our fixed list
             for table in self._id_tables()
         )
 

@@ -27,13 +27,13 @@ _SEED_RULE = """
     AND b.label_mob_id = ?1 AND b.label_role = b.comms_profile AND b.label_meerkat_id = b.comms_member
 """
 
-_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ?2 AND {_SEED_RULE})"
+_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ?2 AND {_SEED_RULE})"  # sql-safe: module constant, values bound
 
 _MEMBERS_SQL = f"""
 SELECT b.session_id, b.comms_profile, b.comms_member FROM ms_bindings b
 WHERE {_SEED_RULE}
 ORDER BY b.comms_profile, b.comms_member, b.session_id
-"""
+"""  # sql-safe: module constant, values bound
 
 # Every session that claims mob M, with whether it is valid and, if not, the first reason.
 # :newer = 1 also accepts realm "mob.<M>" and the typed mob_member_binding.

@@ -98,16 +98,11 @@ def check_boundary(boundary: str) -> str:
 
 
 def check_input_ids(ids) -> tuple[str, ...]:
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-        raise InvalidInputError("contributing_input_ids must be a list of strings")
+    if not isinstance(ids, (list, tuple)):
+        raise InvalidInputError(f"contributing_input_ids must be a list of strings, not {type(ids).__name__}")
     out = tuple(ids)
     for i, item in enumerate(out):
-        if not isinstance(item, str):
-            raise InvalidInputError(f"contributing_input_ids[{i}] must be a string, not {type(item).__name__}")
-        try:
-            item.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInputError(f"contributing_input_ids[{i}] contains a lone surrogate") from None
+        check_id(item, f"contributing_input_ids[{i}]")
     return out
 
 

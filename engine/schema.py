@@ -58,6 +58,8 @@ def ensure_schema(con: apsw.Connection, *, readonly: bool = False) -> int:
             f"(knows up to {SCHEMA_VERSION}); upgrade mobstore to open it"
         )
     if version == SCHEMA_VERSION or readonly:
+        if readonly and version == 0:
+            raise StoreError("not a mobstore database (it has no mobstore schema)")
         if readonly and version < SCHEMA_VERSION:
             raise StoreError(f"database schema version {version} needs an upgrade; open it writable first")
         return version
@@ -81,7 +83,7 @@ def ensure_schema(con: apsw.Connection, *, readonly: bool = False) -> int:
                 target = version + 1
                 UPGRADES[target](con)
             # user_version cannot be bound; target is our own integer.
-            con.execute(f"PRAGMA user_version = {int(target)}")
+            con.execute(f"PRAGMA user_version = {int(target)}")  # sql-safe: our own integer, pragmas take no parameters
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

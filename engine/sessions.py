@@ -212,7 +212,7 @@ _BINDING_COLUMNS = ("session_id",) + tuple(f.name for f in dataclasses.fields(Bi
 _UPSERT_BINDING = (
     f"INSERT OR REPLACE INTO ms_bindings ({', '.join(_BINDING_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_BINDING_COLUMNS))})"
-)  # column names are ours, values bound
+)  # sql-safe: column names from the dataclass, values bound
 
 
 def normalise_messages(messages: Any) -> list[bytes]:

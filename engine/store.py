@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import urllib.parse
 from typing import Iterator
 
 import apsw
 import apsw.bestpractice
 
 from . import schema
-from .errors import MobstoreError, SchemaTooNewError, StoreError
+from .errors import SchemaTooNewError, StoreError
 from .membership import MembershipMixin
 from .receipts import ReceiptsMixin
 from .sessions import SessionsMixin
@@ -56,7 +57,7 @@ def _connect(path: str, *, synchronous: str, readonly: bool) -> apsw.Connection:
             if mode.lower() != "wal":
                 raise StoreError(f"cannot switch {path!r} to WAL mode (got {mode!r})")
         # FULL: a commit is on disk (WAL fsynced) when the call returns (README: Durability).
-        con.execute(f"PRAGMA synchronous = {synchronous}")  # validated against _SYNCHRONOUS
+        con.execute(f"PRAGMA synchronous = {synchronous}")  # sql-safe: validated against _SYNCHRONOUS names
         # 32 MiB page cache: keeps indexes of large stores hot across calls.
         con.execute("PRAGMA cache_size = -32768")
         # Sorts and temp indexes in memory (reconciliation uses small temp tables).
@@ -76,6 +77,18 @@ def _precreate_private(path: str) -> None:
     os.close(fd)
 
 
+def _filesystem_path(path: str) -> str:
+    """The file behind a plain path or a `file:` URI (SQLite's URI filename rules)."""
+    if not path.startswith("file:"):
+        return path
+    parsed = urllib.parse.urlsplit(path)
+    return urllib.parse.unquote(parsed.path or parsed.netloc)
+
+
+def _side_files(fs_path: str | None) -> list[str]:
+    return [] if fs_path is None else [fs_path, fs_path + "-wal", fs_path + "-shm", fs_path + "-journal"]
+
+
 class StoreBase:
     """Connection, lock and transactions shared by the capability mixins."""
 
@@ -88,23 +101,26 @@ class StoreBase:
         self._lock = threading.RLock()
         self._depth = 0  # transaction() nesting
         self._read_depth = 0  # reading() nesting
+        fs_path = None if path == MEMORY else _filesystem_path(path)
+        existed = {p for p in _side_files(fs_path) if os.path.exists(p)}
+        self._con = None
         try:
-            if path != MEMORY and not readonly and not path.startswith("file:"):
-                _precreate_private(path)
+            if fs_path is not None and not readonly:
+                _precreate_private(fs_path)
             self._con = _connect(path, synchronous=synchronous, readonly=readonly)
-        except MobstoreError:
-            raise
-        except apsw.Error as exc:
-            raise StoreError(f"cannot open {path!r}: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"cannot open {path!r}: {exc.strerror or exc}") from None
-        try:
             self._schema_version = schema.ensure_schema(self._con, readonly=readonly)
-        except apsw.Error as exc:
-            self._con.close()
-            raise StoreError(f"cannot use {path!r} as a mobstore database: {exc}") from None
-        except BaseException:
-            self._con.close()
+        except BaseException as exc:
+            if self._con is not None:
+                self._con.close()
+            # A failed open leaves no trace: remove the files this attempt created
+            # (an empty new database, -wal/-shm beside a file that is not ours).
+            for created in set(_side_files(fs_path)) - existed:
+                with contextlib.suppress(OSError):
+                    os.remove(created)
+            if isinstance(exc, apsw.Error):
+                raise StoreError(f"cannot use {path!r} as a mobstore database: {exc}") from None
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot open {path!r}: {exc.strerror or exc}") from None
             raise
 
     # -- facts ---------------------------------------------------------------------------------
@@ -154,7 +170,7 @@ class StoreBase:
             outer = self._depth == 0
             name = f"ms_sp{self._depth}"  # our own counter, not data
             try:
-                con.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")
+                con.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")  # sql-safe: name from our depth counter
             except apsw.Error as exc:
                 raise _store_error(exc) from None
             self._depth += 1
@@ -165,12 +181,12 @@ class StoreBase:
                 if outer:
                     con.execute("ROLLBACK")
                 else:
-                    con.execute(f"ROLLBACK TO {name}")
-                    con.execute(f"RELEASE {name}")
+                    con.execute(f"ROLLBACK TO {name}")  # sql-safe: name from our depth counter
+                    con.execute(f"RELEASE {name}")  # sql-safe: name from our depth counter
                 raise
             self._depth -= 1
             try:
-                con.execute("COMMIT" if outer else f"RELEASE {name}")
+                con.execute("COMMIT" if outer else f"RELEASE {name}")  # sql-safe: name from our depth counter
             except apsw.Error as exc:
                 if outer and con.in_transaction:
                     with contextlib.suppress(apsw.Error):

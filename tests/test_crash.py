@@ -9,7 +9,14 @@ appended. A turn is acknowledged only when its line reached our pipe, which the 
 writes after `apply_runtime_turn` returned; the one turn in flight at the kill may or
 may not be committed, and must be all-or-nothing.
 
-Normal run: CRASH_ITERATIONS kills. `-m stress`: MOBSTORE_CRASH_ITERATIONS (default 200).
+Also killed at random moments: `mobstore import-meerkat` (the target stays consistent and a
+re-run completes it, identical to an uninterrupted import) and a PersistentSessionService with
+live sessions and fast periodic checkpointers (the stored transcript is an untorn prefix of what
+was appended). And: files mobstore creates are owner-only (0600).
+
+Normal run: CRASH_ITERATIONS turn-writer kills, 6 import kills, 10 checkpointer kills.
+`-m stress`: MOBSTORE_CRASH_ITERATIONS (default 200) turn-writer kills, a quarter of that (at
+least 20) import kills, half of it (at least 50) checkpointer kills.
 Reproduce a run with MOBSTORE_TEST_SEED=<printed seed>.
 """
 
@@ -250,6 +257,9 @@ def check_file(db: str, model: Model, plan, acks: list[str], created: list[str])
             state = digest.TranscriptState.from_bytes(state_bytes)
             assert state.count == count
             assert state.digest() == digest.transcript_digest(raw) == store.transcript_digest(sid)
+            appended = sum(e.detail.get("appended", 0) for e in store.events(session_id=sid)
+                           if e.kind == "messages_appended")
+            assert appended == count, f"{sid}: event log says {appended} messages appended, {count} stored"
         # The event log was written in the same transactions.
         kinds = dict(con.execute("SELECT kind, count(*) FROM ms_events GROUP BY kind").fetchall())
         assert kinds.get("receipt_committed", 0) == model.turns
@@ -384,10 +394,297 @@ def test_stress_killed_import_meerkat(tmp_path, rng, request):
 
 
 # ------------------------------------------------------------------------------------------
-# A killed checkpointer (engine.services, SPEC §2)
+# Files mobstore creates are owner-only (they hold every agent's transcript). The process umask
+# is cleared first, so a file created with SQLite's default 0644 fails the test.
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "engine", "services.py")),
-                    reason="placeholder: engine/services.py (PersistentSessionService) does not exist yet")
-def test_killed_checkpointer_placeholder():
-    pytest.fail("engine/services.py exists now: replace this placeholder with the real killed-checkpointer test")
+def _modes(path: str) -> dict[str, int]:
+    import stat
+
+    return {os.path.basename(p): stat.S_IMODE(os.stat(p).st_mode)
+            for p in (path, path + "-wal", path + "-shm") if os.path.exists(p)}
+
+
+@pytest.fixture
+def no_umask():
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("spelling", ["path", "pathlike", "uri"])
+def test_new_database_and_its_wal_are_owner_only(tmp_path, no_umask, spelling):
+    path = str(tmp_path / "private.db")
+    target = {"path": path, "pathlike": tmp_path / "private.db", "uri": f"file:{path}"}[spelling]
+    with engine.open(target) as store:
+        store.apply_runtime_turn(store.create_session(), "r", [{"role": "user", "content": "x",
+                                                                "created_at": "2026-01-01T00:00:00Z"}])
+        modes = _modes(path)
+        assert set(modes) == {"private.db", "private.db-wal", "private.db-shm"}
+        assert modes == dict.fromkeys(modes, 0o600), {k: oct(v) for k, v in modes.items()}
+
+
+@pytest.mark.parametrize("command", ["import-meerkat", "demo"])
+def test_cli_creates_owner_only_databases(tmp_path, command):
+    path = str(tmp_path / "cli.db")
+    argv = (["import-meerkat", REALM, "--into", path] if command == "import-meerkat"
+            else ["demo", "--db", path, "--agents", "2", "--turns", "1"])
+    proc = subprocess.run([sys.executable, "-m", "engine", *argv], capture_output=True, env=_env(), cwd=ROOT,
+                          timeout=300, preexec_fn=lambda: os.umask(0))
+    assert proc.returncode in (0, 1), proc.stderr.decode()
+    modes = _modes(path)
+    assert modes and modes == dict.fromkeys(modes, 0o600), {k: oct(v) for k, v in modes.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# A killed checkpointer (engine.services.PersistentSessionService, SPEC §2): live sessions are
+# appended to in memory and written by periodic checkpointers (a short interval, so saves land
+# anywhere between appends), by explicit checkpoint() and by turns (buffered messages + turn +
+# receipt in one transaction); checkpointers are cancelled and re-armed now and then.
+# After the kill, each session's stored transcript must be a prefix of what the writer
+# appended (in order, nothing torn), end on no turn's inside, cover every acknowledged
+# checkpoint and turn, and stay exactly where it was while the checkpointers were cancelled.
+
+CHECKPOINT_INTERVAL = 0.01
+
+
+def checkpointer_plan(seed, session_ids, tag):
+    """Yield service operations forever, deterministically from `seed`:
+    ("append", sid, messages) | ("turn", sid, run_id, messages) | ("checkpoint", sid) |
+    ("metadata", sid, doc) | ("sleep", seconds) | ("cancel",) | ("rearm",).
+    While cancelled only append / metadata / sleep / rearm come (no turns, no checkpoints)."""
+    import random as _random
+
+    from engine import demo as _demo
+
+    rng = _random.Random(seed)
+    makers = (_demo.user_message, _demo.assistant_message, _demo.tool_results_message)
+    cancelled = False
+    step = 0
+    while True:
+        step += 1
+        sid = rng.choice(session_ids)
+        r = rng.random()
+        msgs = [rng.choice(makers)(rng, rng.randint(40, 300)) for _ in range(rng.randint(1, 3))]
+        if r < 0.5:
+            yield ("append", sid, msgs)
+        elif r < 0.6:
+            yield ("metadata", sid, {"v": step, "tag": tag})
+        elif r < 0.75:
+            yield ("sleep", rng.uniform(0.0, 0.03))
+        elif cancelled:
+            cancelled = r >= 0.85
+            if not cancelled:
+                yield ("rearm",)
+        elif r < 0.87:
+            yield ("turn", sid, f"{tag}-run{rng.randrange(2)}", msgs)
+        elif r < 0.97:
+            yield ("checkpoint", sid)
+        else:
+            cancelled = True
+            yield ("cancel",)
+
+
+CHECKPOINTER_CHILD = (
+    "import asyncio, os, sys\n"
+    "from engine.services import PersistentSessionService\n"
+    + textwrap.dedent(inspect.getsource(checkpointer_plan))
+    + textwrap.dedent("""
+    def out(line):
+        os.write(1, (line + "\\n").encode())  # one write(2) per acknowledgement
+
+    async def main(db, seed, tag, sids, interval):
+        svc = PersistentSessionService(db, checkpoint_interval=interval)
+        for sid in sids:
+            await svc.create_session({"v": -1, "tag": tag}, session_id=sid)
+            out(f"CREATED {sid}")
+        out("READY")
+        for op in checkpointer_plan(seed, sids, tag):
+            if op[0] == "append":
+                await svc.append_live(op[1], op[2])
+            elif op[0] == "metadata":
+                await svc.set_live_metadata(op[1], op[2])
+            elif op[0] == "sleep":
+                await asyncio.sleep(op[1])
+            elif op[0] == "turn":
+                r = (await svc.apply_runtime_turn(op[1], op[2], op[3])).receipt
+                out(f"TURN {op[1]} {op[2]} {r.sequence} {r.message_count}")
+            elif op[0] == "checkpoint":
+                await svc.checkpoint(op[1])
+                out(f"CKPT {op[1]}")
+            elif op[0] == "cancel":
+                await svc.cancel_all_checkpointers()
+                for sid in sids:  # waits for a save already past the gate; writes nothing
+                    assert not await svc.checkpoint(sid)
+                counts = [(await svc.load_persisted_session(sid)).message_count for sid in sids]
+                out("CANCELLED " + " ".join(f"{sid}={n}" for sid, n in zip(sids, counts)))
+            elif op[0] == "rearm":
+                await svc.rearm_all_checkpointers()
+                out("REARMED")
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(","), float(sys.argv[5])))
+    """)
+)
+
+
+def _walk_checkpointer_plan(seed, sids, tag, lines, stored_counts, min_steps=0, cap=200_000):
+    """Replay the plan against the acknowledgements; returns per session: the planned message
+    bytes in order, the turns as (end, run, seq), the metadata versions as (messages before it,
+    v), the acknowledged minimum count, the acknowledged minimum metadata version, and the
+    counts frozen by a CANCELLED that no REARMED followed (or None)."""
+    acks = [line for line in lines if line.split(" ", 1)[0] in ("TURN", "CKPT", "CANCELLED", "REARMED")]
+    seq = {sid: [] for sid in sids}
+    turns = {sid: [] for sid in sids}
+    versions = {sid: [(0, -1)] for sid in sids}
+    acked_count = dict.fromkeys(sids, 0)
+    acked_version = dict.fromkeys(sids, -1)
+    next_seq: dict = {}
+    frozen = None
+    k = 0
+    for steps, op in enumerate(checkpointer_plan(seed, sids, tag)):
+        done_acks = k >= len(acks)
+        if done_acks and steps >= min_steps and all(len(seq[s]) >= stored_counts.get(s, 0) for s in sids):
+            break
+        assert steps < cap, "the stored transcripts are longer than anything the writer appended"
+        kind = op[0]
+        if kind == "append":
+            seq[op[1]].extend(digest.message_bytes(m) for m in op[2])
+        elif kind == "metadata":
+            versions[op[1]].append((len(seq[op[1]]), op[2]["v"]))
+        elif kind == "turn":
+            sid, run = op[1], op[2]
+            seq[sid].extend(digest.message_bytes(m) for m in op[3])
+            sequence = next_seq.get((sid, run), 0)
+            next_seq[(sid, run)] = sequence + 1
+            turns[sid].append((len(seq[sid]), len(op[3]), run, sequence))
+            if not done_acks:
+                assert acks[k] == f"TURN {sid} {run} {sequence} {len(seq[sid])}", (acks[k], op[:3])
+                acked_count[sid] = len(seq[sid])  # the whole live state was written with the turn
+                acked_version[sid] = versions[sid][-1][1]
+                k += 1
+        elif kind == "checkpoint":
+            if not done_acks:
+                assert acks[k] == f"CKPT {op[1]}", (acks[k], op[:2])
+                acked_count[op[1]] = len(seq[op[1]])
+                acked_version[op[1]] = versions[op[1]][-1][1]
+                k += 1
+        elif kind == "cancel":
+            if not done_acks:
+                assert acks[k].startswith("CANCELLED "), acks[k]
+                frozen = {pair.split("=")[0]: int(pair.split("=")[1]) for pair in acks[k].split()[1:]}
+                k += 1
+        elif kind == "rearm":
+            if not done_acks:
+                assert acks[k] == "REARMED", acks[k]
+                frozen = None
+                k += 1
+    return seq, turns, versions, acked_count, acked_version, frozen
+
+
+def check_checkpointer_file(db, seed, sids, tag, lines):
+    created = [line.split()[1] for line in lines if line.startswith("CREATED ")]
+    if not os.path.exists(db) or os.path.getsize(db) == 0:
+        assert not created
+        return
+    con = apsw.Connection(db)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        has_schema = con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'ms_sessions'").fetchone()[0]
+    finally:
+        con.close()
+    if not has_schema:
+        assert not created
+        return
+    with engine.open(db) as store:
+        report = store.verify()
+        assert report.ok, report.mismatches
+        present = [sid for sid in sids if store.session(sid) is not None]
+        assert set(created) <= set(present)
+        stored = {sid: store.raw_messages(sid) for sid in present}
+        # Metadata version v was set at plan step v: walk at least that far.
+        newest_version = max(store.session(sid).metadata["v"] for sid in present)
+        seq, turns, versions, acked_count, acked_version, frozen = _walk_checkpointer_plan(
+            seed, sids, tag, lines, {sid: len(v) for sid, v in stored.items()}, newest_version)
+        for sid in present:
+            n = len(stored[sid])
+            assert stored[sid] == seq[sid][:n], f"{sid}: stored transcript is not a prefix of what was appended"
+            assert n >= acked_count[sid], f"{sid}: {n} messages stored, {acked_count[sid]} acknowledged"
+            if frozen is not None:
+                assert n == frozen[sid], f"{sid}: written while its checkpointer was cancelled"
+            expected_receipts = set()
+            for end, size, run, sequence in turns[sid]:
+                assert not end - size < n < end, f"{sid}: {n} messages stored, inside a turn ending at {end}"
+                if end <= n:
+                    expected_receipts.add((run, sequence, end))
+            got = {(r.run_id, r.sequence, r.message_count) for r in store.receipts(sid)}
+            assert got == expected_receipts, f"{sid}: receipts {sorted(got)} != {sorted(expected_receipts)}"
+            meta = store.session(sid).metadata
+            assert meta["tag"] == tag
+            allowed = [v for _at, v in versions[sid]]
+            assert meta["v"] in allowed and meta["v"] >= acked_version[sid], (sid, meta, acked_version[sid])
+            num, state_bytes = store.connection.execute(
+                "SELECT num, sha256_state FROM ms_sessions WHERE id = ?", (sid,)).fetchone()
+            assert digest.TranscriptState.from_bytes(state_bytes).digest() == digest.transcript_digest(stored[sid])
+            appended = sum(e.detail.get("appended", 0) for e in store.events(session_id=sid)
+                           if e.kind == "messages_appended")
+            assert appended == n, f"{sid}: event log says {appended} messages appended, {n} stored"
+
+
+def checkpointer_crash_loop(tmp_path, rng: random.Random, iterations: int) -> dict:
+    stats = {"kills": 0, "cancelled_at_kill": 0, "acks": 0, "stored_messages": 0}
+    for i in range(iterations):
+        db = str(tmp_path / f"live-{i}.db")
+        sids = [f"live-{i}-{k}" for k in range(3)]
+        seed = rng.randrange(1 << 30)
+        tag = f"c{i}"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHECKPOINTER_CHILD, db, str(seed), tag, ",".join(sids), str(CHECKPOINT_INTERVAL)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
+        )
+        out = b""
+        try:
+            deadline = time.monotonic() + 60
+            while b"READY\n" not in out:
+                assert time.monotonic() < deadline, "service never became ready"
+                ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+                if ready:
+                    chunk = os.read(proc.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            time.sleep(rng.uniform(0.0, 0.6))
+            proc.send_signal(signal.SIGKILL)
+            rest, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out += rest
+        assert proc.returncode == -signal.SIGKILL, f"service died on its own:\n{err.decode()}"
+        lines = [line.decode() for line in out.split(b"\n")[:-1]]
+        try:
+            check_checkpointer_file(db, seed, sids, tag, lines)
+        except AssertionError as exc:
+            raise AssertionError(f"after checkpointer kill {i} (seed {seed}, {len(lines)} lines): {exc}") from exc
+        stats["kills"] += 1
+        stats["acks"] += sum(1 for line in lines if line.startswith(("TURN", "CKPT")))
+        cancels = [line for line in lines if line.startswith(("CANCELLED", "REARMED"))]
+        stats["cancelled_at_kill"] += bool(cancels and cancels[-1].startswith("CANCELLED"))
+        with engine.open(db) as store:
+            stats["stored_messages"] += store.stats()["messages"]
+    return stats
+
+
+def test_killed_checkpointer_leaves_a_consistent_prefix(tmp_path, rng):
+    stats = checkpointer_crash_loop(tmp_path, rng, 10)
+    print(f"checkpointer crash loop: {stats}")
+    assert stats["acks"] > 0 and stats["stored_messages"] > 0
+
+
+@pytest.mark.stress
+def test_stress_killed_checkpointer(tmp_path, rng, request):
+    require_stress(request)
+    stats = checkpointer_crash_loop(tmp_path, rng, max(50, STRESS_ITERATIONS // 2))
+    print(f"stress checkpointer crash loop: {stats}")

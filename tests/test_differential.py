@@ -263,6 +263,7 @@ class Gen:
         m = {"role": role}
         if role == "system":
             m["content"] = self.text(30)
+            self.maybe(m, "mutation_kind", r.choice(["unspecified", "explicit_build", "runtime_steer_cleanup", "x", None]), 0.3)
             self.maybe(m, "identity", self.sprinkle({"source": "s", "idempotency_key": "k"}), 0.2)
             self.maybe(m, "prompt_version", self.sprinkle({"key": "k", "version": r.choice([1, 2, 0, 3])}), 0.3)
         elif role == "system_notice":
@@ -508,3 +509,71 @@ def test_vectors_messages_individually():
         for line in f:
             for m in json.loads(line)["messages"]:
                 assert_same(m.encode("utf-8"))
+
+
+# ---------------------------------------------------------------------------
+# Long runs, only when selected: `pytest -m stress`, `pytest -m sanitize`
+
+
+def _selected(request, marker: str) -> bool:
+    return marker in (request.config.getoption("markexpr") or "")
+
+
+@pytest.mark.stress
+def test_stress_generated_messages(request):
+    """MOBSTORE_STRESS_EXAMPLES (default 200,000) generated + mutated messages."""
+    if not _selected(request, "stress"):
+        pytest.skip("select with -m stress")
+    n = int(os.environ.get("MOBSTORE_STRESS_EXAMPLES", "200000"))
+    base = int(os.environ.get("MOBSTORE_TEST_SEED", random.randrange(1 << 40)))
+    print(f"\nMOBSTORE_TEST_SEED={base}")
+    for i in range(n):
+        seed = base + i
+        data = make_message(seed, (0.0, 0.02, 0.1)[i % 3])
+        if i % 2:
+            r = random.Random(seed)
+            buf = bytearray(data)
+            pos = r.randrange(len(buf) + 1)
+            buf[pos:pos] = r.choice(_INSERTS + _BAD_UTF8)
+            data = bytes(buf)
+        assert_same(data)
+
+
+@pytest.mark.sanitize
+def test_sanitized_build_runs_differential(request, tmp_path):
+    """Build the native module with ASan/UBSan into a scratch copy and run the
+    differential + digest tests against it (LD_PRELOAD of gcc's libasan)."""
+    if not _selected(request, "sanitize"):
+        pytest.skip("select with -m sanitize")
+    import shutil
+    import subprocess
+    import sys
+
+    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not libasan or not os.path.exists(libasan):
+        pytest.skip("gcc's libasan.so not found")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    work = tmp_path / "mobstore"
+    work.mkdir()
+    for d in ("_native", "engine", "tests"):
+        shutil.copytree(os.path.join(root, d), work / d, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    shared = os.path.normpath(os.path.join(root, "..", "shared"))
+    if os.path.isdir(shared) and not os.path.exists(tmp_path / "shared"):
+        os.symlink(shared, tmp_path / "shared")
+    env = dict(os.environ, MOBSTORE_SANITIZE="1")
+    subprocess.run([sys.executable, "_native/build_canon.py"], cwd=work, env=env, check=True, capture_output=True)
+    env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1", MOBSTORE_REQUIRE_NATIVE="1",
+               PYTHONPATH=str(work), MOBSTORE_DIFF_EXAMPLES=os.environ.get("MOBSTORE_DIFF_EXAMPLES", "1000"))
+    env.pop("MOBSTORE_PURE_PYTHON", None)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                          "tests/test_differential.py", "tests/test_digest.py"],
+                         cwd=work, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+
+
+@pytest.mark.parametrize("n", [10, 1000, 100_000])
+def test_node_array_growth(n):
+    """Many tiny values (node count near its len/2 bound) and wide objects."""
+    assert_same(wrap_args(b"[" + b",".join([b"0"] * n) + b"]"))
+    assert_same(wrap_args(b"{" + b",".join(b'"%x":[]' % i for i in range(n)) + b"}"))
