@@ -64,8 +64,11 @@ CREATE TABLE ms_receipts (
     conversation_digest TEXT,
     message_count  INTEGER NOT NULL,
     profile        TEXT    NOT NULL,               -- digest profile the receipt was made with
+    contributing_input_ids BLOB NOT NULL,          -- compact JSON array of strings
     runtime_id     TEXT,                           -- meerkat runtime id of an imported receipt
-    receipt_json   BLOB    NOT NULL,               -- meerkat's receipt JSON, exact bytes
+    receipt_json   BLOB,                           -- an imported receipt's exact bytes; NULL for receipts
+                                                   -- mobstore made (RunBoundaryReceipt.to_json regenerates
+                                                   -- them byte for byte from these columns)
     committed_at_ms INTEGER NOT NULL,
     PRIMARY KEY (session_num, run_id, sequence)
 ) WITHOUT ROWID;

@@ -25,7 +25,7 @@
 #include "sha256.h"
 
 /* Bump whenever output bytes or the ABI change: Python refuses a stale build. */
-#define MOBSTORE_CANON_SPEC "mobstore-canon-1"
+#define MOBSTORE_CANON_SPEC "mobstore-canon-2"
 
 /* BEGIN CDEF */
 #define MOBSTORE_PROFILE_BARE 0
@@ -75,6 +75,11 @@ void mobstore_ctx_trim(mobstore_ctx *ctx);
  * above; *out is set to NULL. */
 int mobstore_canonical(mobstore_ctx *ctx, const char *msg, size_t len, int profile,
                        const char **out, size_t *out_len);
+
+/* SHA-256 of one message's canonical bytes (no "[...]" framing) into out32
+ * (caller-owned, 32 bytes).  Errors as mobstore_canonical; MOBSTORE_E_ARG for a
+ * NULL out32.  out32 is written only on success. */
+int mobstore_message_sha256(mobstore_ctx *ctx, const char *msg, size_t len, int profile, uint8_t *out32);
 
 /* Transcript digest of n messages stored back to back in data (lens[i] bytes
  * each; caller-owned).  Hashes "[" + c(m0) + "," + ... + "]" and writes

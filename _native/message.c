@@ -1243,6 +1243,28 @@ int mobstore_canonical(mobstore_ctx *ctx, const char *msg, size_t len, int profi
     return 0;
 }
 
+/* SHA-256 of one message's canonical bytes (no transcript framing) into out32
+ * (caller-owned, 32 bytes), in one call: what a per-message content hash needs
+ * without copying the canonical bytes out.  Errors as mobstore_canonical, plus
+ * MOBSTORE_E_ARG for a NULL out32; out32 is written only on success. */
+int mobstore_message_sha256(mobstore_ctx *ctx, const char *msg, size_t len, int profile, uint8_t *out32)
+{
+    const char *canon;
+    size_t canon_len;
+    if (!ctx) return MOBSTORE_E_ARG;
+    if (!out32) {
+        clear_error(ctx);
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    }
+    int rc = mobstore_canonical(ctx, msg, len, profile, &canon, &canon_len);
+    if (rc) return rc;
+    mobstore_sha256 s;
+    mobstore_sha256_init(&s);
+    mobstore_sha256_update(&s, canon, canon_len);
+    mobstore_sha256_final(&s, out32);
+    return 0;
+}
+
 /* Canonicalise messages [0, n) into `state`, flushing the output buffer to
  * the hash every 32 KiB.  `count` = messages already in the transcript. */
 #define FLUSH_AT (32u << 10)

@@ -278,7 +278,7 @@ def test_bulk_builder_matches_api(tmp_path):
         "SELECT key, body FROM ms_messages ORDER BY key",
         "SELECT * FROM ms_bindings ORDER BY session_id",
         "SELECT session_num, run_id, sequence, boundary, conversation_digest, message_count, profile, runtime_id, "
-        "receipt_json FROM ms_receipts ORDER BY 1, 2, 3",
+        "contributing_input_ids, receipt_json FROM ms_receipts ORDER BY 1, 2, 3",
         "SELECT seq, kind, session_id, detail FROM ms_events ORDER BY seq",
     ]
     with engine.open(bulk) as b, engine.open(api) as a:

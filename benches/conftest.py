@@ -26,6 +26,7 @@ import tempfile
 import time
 from typing import Callable, Iterable, Iterator
 
+import orjson
 import pytest
 
 import engine
@@ -337,7 +338,7 @@ _INSERT_SESSION = (
 )
 _INSERT_RECEIPT = (
     "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
-    "message_count, profile, runtime_id, receipt_json, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "message_count, profile, runtime_id, contributing_input_ids, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_EVENT = "INSERT INTO ms_events (at_ms, kind, session_id, detail) VALUES (?, ?, ?, ?)"
 
@@ -378,7 +379,7 @@ def write_history_session(con, num: int, session_id: str, metadata: dict,
         run_id = f"run-{t:06d}"
         receipt = RunBoundaryReceipt(run_id, "run_start", (f"input-{t}",), state.digest(), count, 0)
         con.execute(_INSERT_RECEIPT, (num, run_id, 0, "run_start", receipt.conversation_digest, count, "f3",
-                                      None, receipt.to_json(), at_ms))
+                                      None, orjson.dumps(list(receipt.contributing_input_ids)), at_ms))
         con.execute(_INSERT_EVENT, (at_ms, "messages_appended", session_id,
                                     _event_detail({"appended": len(bodies), "message_count": count})))
         con.execute(_INSERT_EVENT, (at_ms, "receipt_committed", session_id,

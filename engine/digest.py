@@ -14,6 +14,7 @@ Environment:
 from __future__ import annotations
 
 import array
+import hashlib
 import os
 import struct
 import threading
@@ -23,12 +24,12 @@ from .errors import InvalidInputError
 
 __all__ = [
     "DIGEST_IMPL", "NATIVE_ERROR", "PROFILES", "TranscriptState", "canonical_message",
-    "dumps_value", "message_bytes", "transcript_digest",
+    "dumps_value", "message_bytes", "message_sha256", "transcript_digest",
 ]
 
 PROFILES = ("f3", "f2", "bare")
 # Must equal MOBSTORE_CANON_SPEC in _native/canon.h; a mismatch means a stale build.
-NATIVE_SPEC = "mobstore-canon-1"
+NATIVE_SPEC = "mobstore-canon-2"
 
 _PROFILE_BYTE = {"f3": 3, "f2": 2, "bare": 0}
 _BYTE_PROFILE = {v: k for k, v in _PROFILE_BYTE.items()}
@@ -73,6 +74,7 @@ if _native is not None:
             self.outp = ffi.new("const char **")
             self.outl = ffi.new("size_t *")
             self.hex = ffi.new("char[65]")
+            self.sha = ffi.new("uint8_t[32]")
             self.one = ffi.new("size_t[1]")
             self.export = ffi.new("uint8_t[%d]" % lib.MOBSTORE_SHA256_EXPORT_MAX)
 
@@ -130,6 +132,20 @@ def canonical_message(message, profile="f3") -> bytes:
     if rc:
         raise _native_error(w, rc, False)
     return ffi.unpack(w.outp[0], w.outl[0])
+
+
+def message_sha256(message, profile="f3") -> bytes:
+    """SHA-256 (32 raw bytes) of one message's canonical bytes, in one native call:
+    a content hash of a single message without copying its canonical form out."""
+    code = _check_profile(profile)
+    data = message_bytes(message)
+    if _native is None:
+        return hashlib.sha256(_py.canonical_message(data, profile)).digest()
+    w = _work
+    rc = lib.mobstore_message_sha256(w.ctx, data, len(data), code, w.sha)
+    if rc:
+        raise _native_error(w, rc, False)
+    return ffi.buffer(w.sha, 32)[:]
 
 
 def _pack(messages):

@@ -129,9 +129,10 @@ def _import_session(store: Store, rs: RealmSession, report: ImportReport, source
                 continue
             con.execute(
                 "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
-                "message_count, profile, runtime_id, receipt_json, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "message_count, profile, contributing_input_ids, runtime_id, receipt_json, committed_at_ms) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (num, r.run_id, sequence, r.boundary, r.conversation_digest, r.message_count, r.profile,
-                 r.runtime_id, r.receipt_json, at),
+                 digest.dumps_value(list(r.contributing_input_ids)), r.runtime_id, r.receipt_json, at),
             )
             receipts_added += 1
             store.log_event(con, "receipt_committed", rs.session_id,

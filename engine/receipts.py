@@ -49,8 +49,10 @@ class RunBoundaryReceipt:
         return out
 
     def to_json(self) -> bytes:
-        """Meerkat's receipt JSON: compact, serde_json escapes, key order of SPEC §1."""
-        return digest.dumps_value(self.to_dict())
+        """Meerkat's receipt JSON: compact, serde_json escapes, key order of SPEC §1.
+        (Strings and integers only: orjson writes them exactly as serde_json does,
+        tests/test_receipts.py checks it against the serde-rules writer.)"""
+        return orjson.dumps(self.to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,9 +156,9 @@ class ReceiptsMixin:
             )
             con.execute(
                 "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
-                "message_count, profile, runtime_id, receipt_json, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (num, run_id, receipt.sequence, boundary, receipt.conversation_digest, count, profile, None,
-                 receipt.to_json(), at),
+                "message_count, profile, contributing_input_ids, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+                (num, run_id, receipt.sequence, boundary, receipt.conversation_digest, count, profile,
+                 orjson.dumps(input_ids), at),
             )
             if bodies:
                 self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": count}, at)
@@ -173,7 +175,7 @@ class ReceiptsMixin:
         if session_id is None and run_id is None:
             raise InvalidInputError("receipts() needs a session_id, a run_id, or both")
         sql = (
-            "SELECT r.run_id, r.boundary, r.receipt_json, r.conversation_digest, r.message_count, r.sequence "
+            "SELECT r.run_id, r.boundary, r.contributing_input_ids, r.conversation_digest, r.message_count, r.sequence "
             "FROM ms_receipts r JOIN ms_sessions s ON s.num = r.session_num WHERE 1"
         )
         args: list = []
@@ -242,12 +244,11 @@ class ReceiptsMixin:
 
 
 def _receipt_from_row(row) -> RunBoundaryReceipt:
-    run_id, boundary, receipt_json, conversation_digest, message_count, sequence = row
-    doc = orjson.loads(receipt_json)
+    run_id, boundary, input_ids, conversation_digest, message_count, sequence = row
     return RunBoundaryReceipt(
         run_id=run_id,
         boundary=boundary,
-        contributing_input_ids=tuple(doc.get("contributing_input_ids", ())),
+        contributing_input_ids=tuple(orjson.loads(input_ids)),
         conversation_digest=conversation_digest,
         message_count=message_count,
         sequence=sequence,

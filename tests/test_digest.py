@@ -315,5 +315,19 @@ def test_pure_python_env_and_require_native():
 
 @needs_native
 def test_native_spec_id_matches():
-    assert digest.NATIVE_SPEC == "mobstore-canon-1"
+    assert digest.NATIVE_SPEC == "mobstore-canon-2"
     assert digest.ffi.string(digest.lib.mobstore_canon_spec()).decode() == digest.NATIVE_SPEC
+
+
+def test_message_sha256_is_sha256_of_the_canonical_bytes():
+    import hashlib
+
+    from engine import _canon_py
+
+    msg = (b'{"role":"block_assistant","blocks":[{"block_type":"tool_use","data":{"id":"t","name":"n",'
+           b'"args":{"b":1.50,"a":[2,1e2]}}}],"stop_reason":"tool_use","created_at":"2026-01-01T00:00:00.5Z"}')
+    for profile in digest.PROFILES:
+        expected = hashlib.sha256(_canon_py.canonical_message(msg, profile)).digest()
+        assert digest.message_sha256(msg, profile) == expected
+    with pytest.raises(InvalidInputError):
+        digest.message_sha256(b'{"role":"user","content":"x","content":"y"}')

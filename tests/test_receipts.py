@@ -32,8 +32,13 @@ def test_receipt_json_is_meerkats_shape(store):
     assert r.to_json() == expected
     no_digest = engine.RunBoundaryReceipt("r", "run_start", (), None, 0, 3)
     assert no_digest.to_json() == b'{"run_id":"r","boundary":"run_start","contributing_input_ids":[],"message_count":0,"sequence":3}'
-    stored = store.connection.execute("SELECT receipt_json, profile FROM ms_receipts").fetchone()
-    assert stored == (expected, "f3")
+    stored = store.connection.execute(
+        "SELECT receipt_json, profile, contributing_input_ids FROM ms_receipts").fetchone()
+    assert stored == (None, "f3", b'["in-1","in-2"]')  # JSON regenerated from the columns
+    assert store.receipts(sid) == [r]
+    # orjson (to_json) and the serde-rules writer agree on receipts, escapes included
+    tricky = engine.RunBoundaryReceipt("r\u2028\"\x01é🦊/", "run_checkpoint", ("a\tb",), "sha256:00", 2**63, 2**64 - 1)
+    assert tricky.to_json() == digest.dumps_value(tricky.to_dict())
 
 
 def test_sequences_per_run(store):
