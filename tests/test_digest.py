@@ -331,3 +331,20 @@ def test_message_sha256_is_sha256_of_the_canonical_bytes():
         assert digest.message_sha256(msg, profile) == expected
     with pytest.raises(InvalidInputError):
         digest.message_sha256(b'{"role":"user","content":"x","content":"y"}')
+
+
+def test_dumps_value_fast_path_is_byte_identical(rng):
+    """orjson serves float-free values; it must write exactly what the serde-rules writer does."""
+    from engine import _canon_py
+
+    def text():
+        return "".join(chr(rng.choice([rng.randrange(0, 0x80), rng.randrange(0x80, 0xD800),
+                                       rng.randrange(0xE000, 0x110000)])) for _ in range(rng.randrange(12)))
+
+    for _ in range(3000):
+        value = {text(): [text(), rng.randrange(-2**63, 2**64), True, False, None, {"k": text()}, (text(),)]}
+        assert digest.dumps_value(value) == _canon_py.dumps_value(value)
+    for bad in ({1: "x"}, {"x": 2**64}, {"x": "\ud800"}, {"x": float("nan")}, {"x": {1, 2}}):
+        with pytest.raises(InvalidInputError):
+            digest.dumps_value(bad)
+    assert digest.dumps_value({"f": 1e16, "g": 1e-5}) == b'{"f":1e+16,"g":0.00001}'
