@@ -566,10 +566,31 @@ def test_sanitized_build_runs_differential(request, tmp_path):
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1", MOBSTORE_REQUIRE_NATIVE="1",
                PYTHONPATH=str(work), MOBSTORE_DIFF_EXAMPLES=os.environ.get("MOBSTORE_DIFF_EXAMPLES", "1000"))
     env.pop("MOBSTORE_PURE_PYTHON", None)
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+    # With `-m "sanitize or stress"` the long generated-input loop runs under ASan/UBSan too
+    # (MOBSTORE_STRESS_EXAMPLES inputs, default 200,000).
+    marks = ["-m", "stress or not stress"] if _selected(request, "stress") else []
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *marks,
                           "tests/test_differential.py", "tests/test_digest.py"],
                          cwd=work, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    print(out.stdout[-2000:])
+
+
+@pytest.mark.fuzz
+def test_atheris_differential(request, tmp_path):
+    """Coverage-guided: tests/fuzz/atheris_canon.py for MOBSTORE_FUZZ_RUNS inputs (default 100,000)."""
+    if not _selected(request, "fuzz"):
+        pytest.skip("select with -m fuzz")
+    pytest.importorskip("atheris", reason='pip install -e ".[fuzz]"')
+    import subprocess
+    import sys
+
+    runs = os.environ.get("MOBSTORE_FUZZ_RUNS", "100000")
+    harness = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", "atheris_canon.py")
+    out = subprocess.run([sys.executable, harness, f"-runs={runs}", "-max_len=4096", str(tmp_path / "corpus")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f"Done {runs} runs" in out.stderr, out.stderr[-2000:]
 
 
 @pytest.mark.parametrize("n", [10, 1000, 100_000])
