@@ -380,10 +380,8 @@ def write_history_session(con, num: int, session_id: str, metadata: dict,
         receipt = RunBoundaryReceipt(run_id, "run_start", (f"input-{t}",), state.digest(), count, 0)
         con.execute(_INSERT_RECEIPT, (num, run_id, 0, "run_start", receipt.conversation_digest, count, "f3",
                                       None, orjson.dumps(list(receipt.contributing_input_ids)), at_ms))
-        con.execute(_INSERT_EVENT, (at_ms, "messages_appended", session_id,
-                                    _event_detail({"appended": len(bodies), "message_count": count})))
-        con.execute(_INSERT_EVENT, (at_ms, "receipt_committed", session_id,
-                                    _event_detail({"run_id": run_id, "sequence": 0, "message_count": count})))
+        con.execute(_INSERT_EVENT, (at_ms, "receipt_committed", session_id, _event_detail(
+            {"run_id": run_id, "sequence": 0, "message_count": count, "appended": len(bodies)})))
     con.execute("UPDATE ms_sessions SET message_count = ?, message_bytes = ?, sha256_state = ? WHERE num = ?",
                 (count, total, state.to_bytes(), num))
     return count

@@ -190,7 +190,8 @@ def write_live(store, session_id: str, expected: int, pending: tuple[bytes, ...]
                                                contributing_input_ids=turn.contributing_input_ids)
         if reason is not None:
             store.log_event(con, "checkpoint_written", session_id, {
-                "reason": reason, "appended": len(pending), "metadata": metadata_json is not None,
+                # "flushed", not "appended": append_messages above already logged those messages.
+                "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
                 "message_count": count + len(pending)})
     return WriteResult(missed, reset, turn_bodies, receipt)
 

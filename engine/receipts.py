@@ -128,7 +128,8 @@ class ReceiptsMixin:
     ) -> RunBoundaryReceipt:
         """Append a turn's messages and commit its receipt in ONE transaction: the messages,
         the advanced digest state, the receipt (digest of the whole transcript after the
-        apply, sequence = max+1 per (session, run) from 0) and the events. All or nothing.
+        apply, sequence = max+1 per (session, run) from 0) and one receipt_committed event
+        (detail: run_id, sequence, message_count, appended). All or nothing.
 
         Runs: BEGIN IMMEDIATE; INSERT INTO ms_messages ...; UPDATE ms_sessions ...;
               SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?;
@@ -160,11 +161,10 @@ class ReceiptsMixin:
                 (num, run_id, receipt.sequence, boundary, receipt.conversation_digest, count, profile,
                  orjson.dumps(input_ids), at),
             )
-            if bodies:
-                self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": count}, at)
+            # One event for the turn (its messages and its receipt): one row less per turn.
             self.log_event(
                 con, "receipt_committed", session_id,
-                {"run_id": run_id, "sequence": receipt.sequence, "message_count": count}, at,
+                {"run_id": run_id, "sequence": receipt.sequence, "message_count": count, "appended": len(bodies)}, at,
             )
         return receipt
 

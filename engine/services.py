@@ -69,7 +69,7 @@ EVENT_KINDS = (
     "messages_appended",       # detail: appended, message_count, persisted
     "metadata_changed",        # detail: persisted
     "receipt_committed",       # detail: the receipt's fields, flushed (buffered messages written with it)
-    "checkpoint_written",      # detail: reason, appended, metadata, message_count
+    "checkpoint_written",      # detail: reason, flushed, metadata, message_count
     "live_session_discarded",  # detail: dropped_messages, dropped_metadata
 )
 
@@ -648,7 +648,7 @@ class PersistentSessionService(_SessionService):
                                reset=written.reset, turn=written.turn_bodies)
             if reason is not None:
                 self._emit("checkpoint_written", live.session_id, {
-                    "reason": reason, "appended": len(pending), "metadata": metadata_json is not None,
+                    "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
                     "message_count": live.persisted_count})
             if turn is not None:
                 self._emit_turn(live.session_id, written.receipt, len(written.turn_bodies), len(pending))

@@ -27,6 +27,9 @@ MAX_ID_LENGTH = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_METADATA_DEPTH = 127  # serde_json fails on the 128th nested level, as for messages
 
+# The durable event log's kinds. Every event's detail is a small JSON object; an event that
+# adds messages says how many in detail["appended"] (messages_appended, and receipt_committed:
+# apply_runtime_turn logs ONE event for its messages and its receipt, not two rows per turn).
 EVENT_KINDS = (
     "session_created",
     "messages_appended",

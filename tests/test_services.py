@@ -283,7 +283,7 @@ async def test_checkpoint_skips_when_unchanged(persistent, db_path):
     assert await persistent.checkpoint(sid) is True
     assert (await persistent.load_persisted_session(sid)).metadata == {"v": 3}
     writes = durable_events(db_path, "checkpoint_written", sid)
-    assert [(e.detail["appended"], e.detail["metadata"], e.detail["message_count"]) for e in writes] == [
+    assert [(e.detail["flushed"], e.detail["metadata"], e.detail["message_count"]) for e in writes] == [
         (2, False, 2), (0, True, 2)]
     assert await persistent.checkpoint("not-live") is False
 

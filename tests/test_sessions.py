@@ -132,8 +132,10 @@ def test_events_in_order(store):
     store.apply_runtime_turn(sid, "r1", [msg("c")])
     store.delete_session(sid)
     kinds = [e.kind for e in store.events()]
-    assert kinds == ["session_created", "messages_appended", "metadata_changed", "messages_appended",
+    assert kinds == ["session_created", "messages_appended", "metadata_changed",
                      "receipt_committed", "session_deleted"]
+    turn = [e for e in store.events() if e.kind == "receipt_committed"][0]
+    assert turn.detail == {"run_id": "r1", "sequence": 0, "message_count": 3, "appended": 1}
     first = store.events()[0].seq
     assert [e.kind for e in store.events(after=first, limit=2)] == ["messages_appended", "metadata_changed"]
     assert all(e.session_id == sid for e in store.events(session_id=sid))
