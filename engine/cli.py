@@ -107,11 +107,10 @@ def demo(db_path: str | None, agents: int, turns: int, as_json: bool) -> None:
         if not keep:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="mobstore-demo-"))
             db_path = os.path.join(tmp, "demo.db")
-        store = stack.enter_context(engine.open(db_path))
-        with _progress("applying turns", not as_json) as progress:
+        with engine.open(db_path) as store, _progress("applying turns", not as_json) as progress:
             summary = run_demo(store, agents=agents, turns=turns, progress=progress)
         summary["db"] = db_path if keep else None
-        summary["db_bytes"] = _db_bytes(db_path)
+        summary["db_bytes"] = _db_bytes(db_path)  # after close: the WAL is checkpointed into the file
     if as_json:
         _emit_json(summary)
     else:
@@ -133,8 +132,9 @@ def _print_demo(s: dict) -> None:
     table.add_row("apply_runtime_turn", f"{s['turns_per_second']:,.0f} turns/s ({s['messages_per_second']:,.0f} msgs/s, "
                   f"synchronous=FULL, {s['apply_seconds']:.2f} s)")
     table.add_row("digest path", s["digest_impl"])
-    table.add_row("reconcile", f"{s['members']} members, {len(s['broken'])} broken, {len(s['duplicates'])} duplicate "
-                  f"slots, missing {s['missing']} ({s['reconcile_seconds'] * 1000:.1f} ms)")
+    missing = ", ".join("/".join(m) for m in s["missing"]) or "none"
+    table.add_row("reconcile", f"{s['members']} members, {len(s['broken'])} broken claims, {len(s['duplicates'])} "
+                  f"duplicated slots, missing from the roster: {missing} ({s['reconcile_seconds'] * 1000:.1f} ms)")
     for b in s["broken"]:
         table.add_row("  broken claim", f"{b['session_id']}: {b['reason']}")
     table.add_row("verify", f"{s['receipts_ok']}/{s['receipts']} receipts ok in {s['verify_seconds'] * 1000:.0f} ms")
