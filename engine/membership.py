@@ -18,6 +18,7 @@ import dataclasses
 from typing import Iterable, NamedTuple
 
 from .errors import InvalidInputError
+from .sessions import check_text
 
 # The seed rule over one ms_bindings row aliased b, the mob id bound as ?1.
 _SEED_RULE = """
@@ -138,22 +139,12 @@ class Reconciliation:
         }
 
 
-def _check_text(value, what: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a string, not {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(f"{what} contains a lone surrogate") from None
-    return value
-
-
 def _roster_pairs(roster: Iterable) -> set[tuple[str, str]]:
     pairs = set()
     for i, entry in enumerate(roster):
         if isinstance(entry, str) or not isinstance(entry, (tuple, list)) or len(entry) != 2:
             raise InvalidInputError(f"roster[{i}] must be a (profile, meerkat_id) pair, not {entry!r}")
-        pairs.add((_check_text(entry[0], f"roster[{i}][0]"), _check_text(entry[1], f"roster[{i}][1]")))
+        pairs.add((check_text(entry[0], f"roster[{i}][0]"), check_text(entry[1], f"roster[{i}][1]")))
     return pairs
 
 
@@ -177,7 +168,7 @@ class MembershipMixin:
         """Valid members of mob M by the seed rule, ordered by (profile, meerkat_id, session_id).
 
         Runs: one range scan of the covering index ms_bindings_comms_mob."""
-        _check_text(mob_id, "mob_id")
+        check_text(mob_id, "mob_id")
         with self._lock:
             rows = self._db().execute(_MEMBERS_SQL, (mob_id,)).fetchall()
         return list(map(Member._make, rows))
@@ -192,7 +183,7 @@ class MembershipMixin:
         Runs: one query over the claims of M (index ms_bindings_comms_mob, plus
         ms_bindings_binding_mob with accept_newer); the roster diff is a set difference
         over that result."""
-        _check_text(mob_id, "mob_id")
+        check_text(mob_id, "mob_id")
         wanted = None if roster is None else _roster_pairs(roster)
         params = {"mob": mob_id, "newer": 1 if accept_newer else 0}
         with self._lock:

@@ -86,21 +86,27 @@ class Event:
 # validation
 
 
+def check_text(value: Any, what: str) -> str:
+    """A str that SQLite can store: valid Unicode (no lone surrogate)."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{what} contains a lone surrogate: {value!r}") from None
+    return value
+
+
 def check_id(value: Any, what: str = "session_id") -> str:
     """Ids are non-empty text of at most MAX_ID_LENGTH characters, valid Unicode, without
     control characters (a NUL or newline in an id is always a bug upstream)."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a string, not {type(value).__name__}")
+    check_text(value, what)
     if not value:
         raise InvalidInputError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInputError(f"{what} is longer than {MAX_ID_LENGTH} characters")
     if _CONTROL.search(value):
         raise InvalidInputError(f"{what} contains a control character: {value!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(f"{what} contains a lone surrogate: {value!r}") from None
     return value
 
 
