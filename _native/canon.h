@@ -169,6 +169,7 @@ typedef struct {
     const uint8_t *input;
     size_t input_len;
     uint32_t count;      /* nodes used */
+    int utf8_ok;         /* mob_parse: whole input checked valid UTF-8 up front */
     int err;             /* MOBSTORE_E_* */
     size_t err_off;
     const char *err_detail;

@@ -7,6 +7,12 @@
  * leading zeros, trailing garbage, duplicate keys in any object, nesting
  * deeper than 127 (serde_json's counter of 128).  Numbers use serde's rules (numbers.c).
  *
+ * Speed: the whole message is first checked for valid UTF-8 with SIMD
+ * (AVX2 or SSSE3, picked at run time); strings of a message that passes are
+ * then scanned only for '"', '\\' and control bytes.  A message that fails,
+ * or any message on a CPU without either, takes the per-character path,
+ * which finds and reports the error exactly as it always did.
+ *
  * No recursion: an explicit stack of MOBSTORE_MAX_DEPTH container indices,
  * and the depth check happens before a container is opened, so a
  * 100,000-deep input is rejected at the 128th level.
@@ -24,6 +30,10 @@
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#define MOB_UTF8_SIMD 1
+#include <immintrin.h>
 #endif
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -247,6 +257,221 @@ static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
+/* ---- whole-message UTF-8 pre-check ----
+ *
+ * mob_parse first checks the whole message for valid UTF-8 with SSSE3 (16
+ * bytes per step) or AVX2 (32), no per-character branches.  When it passes, the string
+ * scanner only has to stop at '"', '\\' and control bytes (scan_text); when it
+ * fails, or the CPU has no SSSE3, the parser runs its per-character checks
+ * (scan_plain + utf8_seq) and reports the exact error as before.  The check
+ * accepts exactly what utf8_seq accepts: no overlong forms, no surrogates,
+ * nothing above U+10FFFF, no truncated sequence.
+ *
+ * Method (written for mobstore): for each byte `cur` and the byte before it
+ * `prev1`, three 16-entry tables indexed by prev1's high nibble, prev1's low
+ * nibble and cur's high nibble give a bit set of the error classes each
+ * allows; a class is present when all three agree (AND).  Classes:
+ *   0x01 lead byte not followed by a continuation
+ *   0x02 continuation after an ASCII byte
+ *   0x04 E0 followed by 80..9F (overlong 3-byte form)
+ *   0x08 ED followed by A0..BF (surrogate)
+ *   0x10 F0 followed by 80..8F (overlong 4-byte form)
+ *   0x20 F4 followed by 90..BF (above U+10FFFF)
+ *   0x80 continuation after a continuation
+ * The 0x80 class is right exactly where a continuation is required because
+ * prev2 >= E0 or prev3 >= F0, so it is XOR-ed with that requirement.  Bytes
+ * that are never valid (C0, C1, F5..FF) are checked on their own.  The tail
+ * is padded with zero bytes (ASCII), which flags a truncated last sequence. */
+#ifdef MOB_UTF8_SIMD
+static const int8_t U8_PREV_HI[16] = {0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+                                      (int8_t)0x80, (int8_t)0x80, (int8_t)0x80, (int8_t)0x80,
+                                      0x01, 0x01, 0x0D, 0x31};
+static const int8_t U8_PREV_LO[16] = {(int8_t)0x97, (int8_t)0x83, (int8_t)0x83, (int8_t)0x83,
+                                      (int8_t)0xA3, (int8_t)0x83, (int8_t)0x83, (int8_t)0x83,
+                                      (int8_t)0x83, (int8_t)0x83, (int8_t)0x83, (int8_t)0x83,
+                                      (int8_t)0x83, (int8_t)0x8B, (int8_t)0x83, (int8_t)0x83};
+static const int8_t U8_CUR_HI[16] = {0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+                                     (int8_t)0x96, (int8_t)0xA6, (int8_t)0xAA, (int8_t)0xAA,
+                                     0x01, 0x01, 0x01, 0x01};
+
+/* Error bits (nonzero lanes) of block `cur` given the block before it. */
+__attribute__((target("ssse3")))
+static inline __m128i utf8_block_errors(__m128i cur, __m128i prev)
+{
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    const __m128i t_ph = _mm_loadu_si128((const __m128i *)U8_PREV_HI);
+    const __m128i t_pl = _mm_loadu_si128((const __m128i *)U8_PREV_LO);
+    const __m128i t_ch = _mm_loadu_si128((const __m128i *)U8_CUR_HI);
+    __m128i prev1 = _mm_alignr_epi8(cur, prev, 15);
+    __m128i e = _mm_and_si128(
+        _mm_and_si128(_mm_shuffle_epi8(t_ph, _mm_and_si128(_mm_srli_epi16(prev1, 4), nib)),
+                      _mm_shuffle_epi8(t_pl, _mm_and_si128(prev1, nib))),
+        _mm_shuffle_epi8(t_ch, _mm_and_si128(_mm_srli_epi16(cur, 4), nib)));
+    __m128i prev2 = _mm_alignr_epi8(cur, prev, 14), prev3 = _mm_alignr_epi8(cur, prev, 13);
+    /* 0x80 where prev2 >= E0 or prev3 >= F0 (saturating subtract keeps the top bit) */
+    __m128i need = _mm_and_si128(_mm_or_si128(_mm_subs_epu8(prev2, _mm_set1_epi8(0x60)),
+                                              _mm_subs_epu8(prev3, _mm_set1_epi8(0x70))),
+                                 _mm_set1_epi8((char)0x80));
+    e = _mm_xor_si128(e, need);
+    /* C0, C1 and F5..FF never occur in UTF-8 */
+    __m128i never = _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(cur, _mm_set1_epi8((char)0xFE)),
+                                                _mm_set1_epi8((char)0xC0)),
+                                 _mm_subs_epu8(cur, _mm_set1_epi8((char)0xF4)));
+    return _mm_or_si128(e, never);
+}
+
+/* 1 when p[0..n) is valid UTF-8, 0 when not.  Reads only p[0..n).  Works
+ * in 64-byte steps so that the all-ASCII shortcut is taken or skipped for
+ * long runs at a time (one well-predicted branch per 64 bytes). */
+__attribute__((target("ssse3")))
+static int utf8_valid_ssse3(const uint8_t *p, size_t n)
+{
+    /* nonzero where the last 3 bytes of a block start a sequence that runs
+     * past it: an all-ASCII block after that is an error */
+    const __m128i incomplete_max = _mm_set_epi8((char)0xBF, (char)0xDF, (char)0xEF, (char)0xFF, (char)0xFF,
+                                                (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+                                                (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+                                                (char)0xFF);
+    __m128i prev = _mm_setzero_si128(), err = _mm_setzero_si128();
+    size_t i = 0;
+    while (i < n) {
+        __m128i b[4];
+        if (n - i >= 64) {
+            for (int k = 0; k < 4; k++) b[k] = _mm_loadu_si128((const __m128i *)(p + i + 16 * k));
+        } else {
+            uint8_t tail[64] = {0};
+            memcpy(tail, p + i, n - i);
+            for (int k = 0; k < 4; k++) b[k] = _mm_loadu_si128((const __m128i *)(tail + 16 * k));
+        }
+        __m128i any = _mm_or_si128(_mm_or_si128(b[0], b[1]), _mm_or_si128(b[2], b[3]));
+        if (_mm_movemask_epi8(any) == 0) {
+            err = _mm_or_si128(err, _mm_subs_epu8(prev, incomplete_max));
+        } else {
+            err = _mm_or_si128(err, utf8_block_errors(b[0], prev));
+            err = _mm_or_si128(err, utf8_block_errors(b[1], b[0]));
+            err = _mm_or_si128(err, utf8_block_errors(b[2], b[1]));
+            err = _mm_or_si128(err, utf8_block_errors(b[3], b[2]));
+        }
+        prev = b[3];
+        i += 64;
+    }
+    err = _mm_or_si128(err, _mm_subs_epu8(prev, incomplete_max));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(err, _mm_setzero_si128())) == 0xFFFF;
+}
+
+/* The same check 32 bytes at a time with AVX2 (the tables repeat in both
+ * 128-bit lanes; prev1..prev3 come from a lane-crossing permute + alignr). */
+__attribute__((target("avx2")))
+static inline __m256i utf8_block_errors_avx2(__m256i cur, __m256i prev)
+{
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    const __m256i t_ph = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)U8_PREV_HI));
+    const __m256i t_pl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)U8_PREV_LO));
+    const __m256i t_ch = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)U8_CUR_HI));
+    /* hi lane of prev and lo lane of cur, so alignr sees the 16 bytes before each lane */
+    __m256i before = _mm256_permute2x128_si256(prev, cur, 0x21);
+    __m256i prev1 = _mm256_alignr_epi8(cur, before, 15);
+    __m256i e = _mm256_and_si256(
+        _mm256_and_si256(_mm256_shuffle_epi8(t_ph, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib)),
+                         _mm256_shuffle_epi8(t_pl, _mm256_and_si256(prev1, nib))),
+        _mm256_shuffle_epi8(t_ch, _mm256_and_si256(_mm256_srli_epi16(cur, 4), nib)));
+    __m256i prev2 = _mm256_alignr_epi8(cur, before, 14), prev3 = _mm256_alignr_epi8(cur, before, 13);
+    __m256i need = _mm256_and_si256(_mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8(0x60)),
+                                                    _mm256_subs_epu8(prev3, _mm256_set1_epi8(0x70))),
+                                    _mm256_set1_epi8((char)0x80));
+    e = _mm256_xor_si256(e, need);
+    __m256i never = _mm256_or_si256(
+        _mm256_cmpeq_epi8(_mm256_and_si256(cur, _mm256_set1_epi8((char)0xFE)), _mm256_set1_epi8((char)0xC0)),
+        _mm256_subs_epu8(cur, _mm256_set1_epi8((char)0xF4)));
+    return _mm256_or_si256(e, never);
+}
+
+/* utf8_valid_ssse3 with AVX2: 1 when p[0..n) is valid UTF-8, else 0. */
+__attribute__((target("avx2")))
+static int utf8_valid_avx2(const uint8_t *p, size_t n)
+{
+    const __m256i incomplete_max = _mm256_set_epi8(
+        (char)0xBF, (char)0xDF, (char)0xEF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+        (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+        (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+        (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF);
+    __m256i prev = _mm256_setzero_si256(), err = _mm256_setzero_si256();
+    size_t i = 0;
+    while (i < n) {
+        __m256i b0, b1;
+        if (n - i >= 64) {
+            b0 = _mm256_loadu_si256((const __m256i *)(p + i));
+            b1 = _mm256_loadu_si256((const __m256i *)(p + i + 32));
+        } else {
+            uint8_t tail[64] = {0};
+            memcpy(tail, p + i, n - i);
+            b0 = _mm256_loadu_si256((const __m256i *)tail);
+            b1 = _mm256_loadu_si256((const __m256i *)(tail + 32));
+        }
+        if (_mm256_movemask_epi8(_mm256_or_si256(b0, b1)) == 0) {
+            err = _mm256_or_si256(err, _mm256_subs_epu8(prev, incomplete_max));
+        } else {
+            err = _mm256_or_si256(err, utf8_block_errors_avx2(b0, prev));
+            err = _mm256_or_si256(err, utf8_block_errors_avx2(b1, b0));
+        }
+        prev = b1;
+        i += 64;
+    }
+    err = _mm256_or_si256(err, _mm256_subs_epu8(prev, incomplete_max));
+    return _mm256_testz_si256(err, err);
+}
+
+/* CPU features, detected once: -1 unknown, 0 none, 1 SSSE3, 2 AVX2 (with
+ * OS support for the YMM state).  Detection is idempotent (benign race). */
+static int utf8_simd = -1;
+
+static int cpu_utf8_simd(void)
+{
+    if (utf8_simd < 0) {
+        __builtin_cpu_init();
+        utf8_simd = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("ssse3") ? 1 : 0;
+    }
+    return utf8_simd;
+}
+#endif
+
+/* 1 when the whole message is known to be valid UTF-8 (then the parser may
+ * skip per-character checks), 0 when it is not or cannot be checked fast. */
+static int utf8_prechecked(const uint8_t *p, size_t n)
+{
+#ifdef MOB_UTF8_SIMD
+    if (n) {
+        int simd = cpu_utf8_simd();
+        if (simd == 2) return utf8_valid_avx2(p, n);
+        if (simd == 1) return utf8_valid_ssse3(p, n);
+    }
+#endif
+    (void)p;
+    (void)n;
+    return 0;
+}
+
+/* Like scan_plain for input already known to be valid UTF-8: stops only at
+ * '"', '\\' or a control byte (< 0x20), or at end. */
+static inline const uint8_t *scan_text(const uint8_t *p, const uint8_t *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* unsigned v <= 0x1f  <=>  max(v, 0x1f) == 0x1f */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+        if (mask) return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+    return p;
+}
+
 #define FAIL(code, at, detail)                                  \
     do {                                                        \
         d->err = (code);                                        \
@@ -261,6 +486,17 @@ static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const 
                         mob_node *n, size_t *arena_pos)
 {
     const uint8_t *start = ++p;
+    if (d->utf8_ok) {
+        p = scan_text(p, end);
+        if (p < end && *p == '"') {
+            n->escaped = 0;
+            n->v.s = start;
+            n->len = (uint32_t)(p - start);
+            *pp = p + 1;
+            return 0;
+        }
+        /* escape, control byte or end: the loop below deals with them */
+    }
     for (;;) {
         p = scan_plain(p, end);
         if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
@@ -374,6 +610,7 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
     d->err_detail = NULL;
     if (len >= MOBSTORE_MAX_MESSAGE_BYTES) FAIL(MOBSTORE_E_TOO_LARGE, p, "message too large");
     if ((rc = mob_doc_reserve(d, len))) FAIL(rc, p, "out of memory");
+    d->utf8_ok = utf8_prechecked(input, len);
     mob_node *nodes = d->nodes;
 
     p = skip_ws(p, end);
