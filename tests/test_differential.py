@@ -82,7 +82,7 @@ class Gen:
         if k == 3:
             return r.choice([0.0, -0.0, 1e-5, 1e-6, 1e15, 1e16, 5e-324, 1.7976931348623157e308, 0.1, 2.0 ** 53])
         if k == 4:
-            return float("%.17ge%d" % (r.uniform(-1, 1), r.randrange(-330, 308)))
+            return float("%.17fe%d" % (r.uniform(-1, 1), r.randrange(-330, 308)))  # %g could already carry an exponent
         return float(r.randrange(-10 ** 6, 10 ** 6))
 
     def value(self, depth=0):
