@@ -557,6 +557,7 @@ def test_sanitized_build_runs_differential(request, tmp_path):
     work.mkdir()
     for d in ("_native", "engine", "tests"):
         shutil.copytree(os.path.join(root, d), work / d, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    shutil.copy(os.path.join(root, "pyproject.toml"), work / "pyproject.toml")  # markers, pytest options
     shared = os.path.normpath(os.path.join(root, "..", "shared"))
     if os.path.isdir(shared) and not os.path.exists(tmp_path / "shared"):
         os.symlink(shared, tmp_path / "shared")
