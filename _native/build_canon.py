@@ -32,7 +32,8 @@ def _cdef_part(name):
 def _flags():
     # hidden visibility: internal calls bind directly instead of through the PLT
     compile_args = ["-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden", "-fno-semantic-interposition"]
-    link_args = []
+    compile_args.append("-pthread")
+    link_args = ["-pthread"]
     if os.environ.get("MOBSTORE_NATIVE_DEBUG") == "1":
         compile_args += ["-O0", "-g"]
     else:

@@ -25,7 +25,7 @@
 #include "sha256.h"
 
 /* Bump whenever output bytes or the ABI change: Python refuses a stale build. */
-#define MOBSTORE_CANON_SPEC "mobstore-canon-2"
+#define MOBSTORE_CANON_SPEC "mobstore-canon-3"
 
 /* BEGIN CDEF */
 #define MOBSTORE_PROFILE_BARE 0
@@ -88,6 +88,12 @@ int mobstore_message_sha256(mobstore_ctx *ctx, const char *msg, size_t len, int 
  * the failing message index is mobstore_ctx_error_index(). */
 int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t *lens,
                                size_t n, int profile, char *out_hex);
+
+/* Threads mobstore_transcript_digest may use, process-wide: 1 = always
+ * sequential; >= 2 (default 2) = a batch of >= 1 MiB of input is hashed on
+ * one extra short-lived thread while the caller canonicalises (same bytes,
+ * same result and errors).  n < 1 counts as 1.  Returns the previous value. */
+int mobstore_set_digest_threads(int n);
 
 /* Streaming transcript state: a SHA-256 state that has absorbed "[" and
  * `count` canonical messages joined by ",".  absorb adds n more messages

@@ -11,12 +11,29 @@
 
 #include <string.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* Two-thread transcript digest (mobstore_transcript_digest only): the calling
+ * thread canonicalises into a ring of PIPE_SLOTS output buffers while one
+ * short-lived helper thread hashes the filled ones in order.  Below
+ * PIPE_MIN_INPUT bytes of input the thread start/join (~tens of us) and the
+ * handoffs cost more than the overlap gains, so small batches stay sequential. */
+#define PIPE_MIN_INPUT (1u << 20) /* total input bytes of a batch */
+#define PIPE_SLOTS 4
+/* A slot is handed over once it holds >= PIPE_CHUNK bytes.  Each handoff can
+ * wake the hasher (it hashes faster than the caller canonicalises), so larger
+ * chunks mean fewer wakeups: measured on 4,000 x 1 KiB, 64 KiB -> 4.6 ms,
+ * 256 KiB -> 4.2 ms (sequential 6.6 ms).  Ring: 4 x 512 KiB (buffer capacity
+ * after the first large call) per context; mobstore_ctx_trim keeps it. */
+#define PIPE_CHUNK (256u << 10)
 
 struct mobstore_ctx {
     mob_doc doc;
     mob_out out;
+    mob_out ring[PIPE_SLOTS]; /* pipeline slots: allocated on first large call, reused */
     int err;
     size_t err_index;
     size_t err_off;
@@ -36,6 +53,7 @@ void mobstore_ctx_free(mobstore_ctx *ctx)
     if (!ctx) return;
     mob_doc_free(&ctx->doc);
     free(ctx->out.buf);
+    for (int i = 0; i < PIPE_SLOTS; i++) free(ctx->ring[i].buf);
     free(ctx);
 }
 
@@ -46,6 +64,12 @@ void mobstore_ctx_trim(mobstore_ctx *ctx)
     if (ctx->out.cap > (1u << 20)) {
         free(ctx->out.buf);
         memset(&ctx->out, 0, sizeof ctx->out);
+    }
+    for (int i = 0; i < PIPE_SLOTS; i++) {
+        if (ctx->ring[i].cap > (1u << 20)) {
+            free(ctx->ring[i].buf);
+            memset(&ctx->ring[i], 0, sizeof ctx->ring[i]);
+        }
     }
 }
 
@@ -195,6 +219,149 @@ void mobstore_transcript_hex(const mobstore_sha256 *state, char *out_hex)
     mobstore_sha256_final_hex(&c, out_hex);
 }
 
+/* ---- the pipelined digest ---------------------------------------------
+ * Slots [tail, tail + full) (mod PIPE_SLOTS) are queued or being hashed and
+ * belong to the hasher; every other slot belongs to the producer, which fills
+ * slot `head` and queues it once it holds >= PIPE_CHUNK bytes (a slot grows
+ * to fit a message larger than a chunk: the hash is over one byte stream, so
+ * where a slot ends does not matter).  A slot leaves the queue (full--) only
+ * after it has been hashed, so the producer never writes a slot being read.
+ * All shared fields are read and written under `mu`. */
+
+static int g_digest_threads = 2; /* process-wide; accessed atomically */
+
+int mobstore_set_digest_threads(int n)
+{
+    if (n < 1) n = 1;
+    return __atomic_exchange_n(&g_digest_threads, n, __ATOMIC_RELAXED);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t filled;  /* hasher waits: a slot was queued, or done/stop */
+    pthread_cond_t drained; /* producer waits: a slot was hashed */
+    mob_out *ring;
+    mobstore_sha256 *state;
+    unsigned tail, full;
+    int done, stop;
+} mob_pipe;
+
+static void *pipe_hasher(void *arg)
+{
+    mob_pipe *pp = arg;
+    pthread_mutex_lock(&pp->mu);
+    for (;;) {
+        while (!pp->full && !pp->done && !pp->stop) pthread_cond_wait(&pp->filled, &pp->mu);
+        if (pp->stop || !pp->full) break; /* stop, or done and drained */
+        const mob_out *slot = &pp->ring[pp->tail];
+        pthread_mutex_unlock(&pp->mu);
+        mobstore_sha256_update(pp->state, slot->buf, slot->len);
+        pthread_mutex_lock(&pp->mu);
+        pp->tail = (pp->tail + 1) % PIPE_SLOTS;
+        pp->full--;
+        pthread_cond_signal(&pp->drained);
+    }
+    pthread_mutex_unlock(&pp->mu);
+    return NULL;
+}
+
+/* Queue slot *head and move to the next free one (waiting for the hasher). */
+static void pipe_push(mob_pipe *pp, unsigned *head)
+{
+    pthread_mutex_lock(&pp->mu);
+    pp->full++;
+    pthread_cond_signal(&pp->filled);
+    while (pp->full == PIPE_SLOTS) pthread_cond_wait(&pp->drained, &pp->mu);
+    pthread_mutex_unlock(&pp->mu);
+    *head = (*head + 1) % PIPE_SLOTS;
+    pp->ring[*head].len = 0;
+}
+
+static void pipe_finish(mob_pipe *pp, pthread_t th, int stop)
+{
+    pthread_mutex_lock(&pp->mu);
+    if (stop) pp->stop = 1;
+    else pp->done = 1;
+    pthread_cond_signal(&pp->filled);
+    pthread_mutex_unlock(&pp->mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&pp->drained);
+    pthread_cond_destroy(&pp->filled);
+    pthread_mutex_destroy(&pp->mu);
+}
+
+/* Returns 1 if the pipeline could not start (caller runs the sequential path
+ * on an untouched *state); else 0 or an error code set on ctx, exactly as
+ * absorb_into(ctx, state, 0, ...) would. */
+static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const char *data, const size_t *lens,
+                            size_t n, int profile, int *rc_out)
+{
+    for (int i = 0; i < PIPE_SLOTS; i++) {
+        ctx->ring[i].oom = 0;
+        ctx->ring[i].len = 0;
+        if (mob_out_reserve(&ctx->ring[i], PIPE_CHUNK + (PIPE_CHUNK >> 2))) return 1;
+    }
+    mob_pipe pp;
+    memset(&pp, 0, sizeof pp);
+    pp.ring = ctx->ring;
+    pp.state = state;
+    if (pthread_mutex_init(&pp.mu, NULL)) return 1;
+    if (pthread_cond_init(&pp.filled, NULL)) {
+        pthread_mutex_destroy(&pp.mu);
+        return 1;
+    }
+    if (pthread_cond_init(&pp.drained, NULL)) {
+        pthread_cond_destroy(&pp.filled);
+        pthread_mutex_destroy(&pp.mu);
+        return 1;
+    }
+    /* the hasher takes no signals: they stay with the caller's threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_t th;
+    int crc = pthread_create(&th, NULL, pipe_hasher, &pp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (crc) {
+        pthread_cond_destroy(&pp.drained);
+        pthread_cond_destroy(&pp.filled);
+        pthread_mutex_destroy(&pp.mu);
+        return 1;
+    }
+
+    const uint8_t *p = (const uint8_t *)data;
+    unsigned head = 0;
+    mob_out *o = &ctx->ring[head];
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && mob_out_byte(o, ',')) {
+            rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
+            break;
+        }
+        int mrc = mob_canonical_message(&ctx->doc, o, p, lens[i], profile);
+        if (mrc) {
+            rc = set_error(ctx, mrc, i);
+            break;
+        }
+        p += lens[i];
+        if (o->len >= PIPE_CHUNK) {
+            pipe_push(&pp, &head);
+            o = &ctx->ring[head];
+            o->oom = 0;
+        }
+    }
+    if (!rc && o->len) {
+        /* the last partial slot: queue it without waiting for a free one */
+        pthread_mutex_lock(&pp.mu);
+        pp.full++;
+        pthread_cond_signal(&pp.filled);
+        pthread_mutex_unlock(&pp.mu);
+    }
+    pipe_finish(&pp, th, rc != 0);
+    *rc_out = rc;
+    return 0;
+}
+
 int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t *lens, size_t n,
                                int profile, char *out_hex)
 {
@@ -204,7 +371,14 @@ int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t
     if (!out_hex || (n && (!data || !lens)) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
     mobstore_sha256 s;
     mobstore_transcript_init(&s);
-    int rc = absorb_into(ctx, &s, 0, data, lens, n, profile);
+    int rc = 0;
+    int sequential = 1;
+    if (n > 1 && __atomic_load_n(&g_digest_threads, __ATOMIC_RELAXED) > 1) {
+        size_t total = 0;
+        for (size_t i = 0; i < n && total < PIPE_MIN_INPUT; i++) total += lens[i];
+        if (total >= PIPE_MIN_INPUT) sequential = pipelined_absorb(ctx, &s, data, lens, n, profile, &rc);
+    }
+    if (sequential) rc = absorb_into(ctx, &s, 0, data, lens, n, profile);
     if (rc) return rc;
     mobstore_transcript_hex(&s, out_hex);
     return 0;

@@ -9,6 +9,10 @@ same bytes and raise the same error class (differential-tested).
 Environment:
     MOBSTORE_PURE_PYTHON=1    use the Python reference even if native loads
     MOBSTORE_REQUIRE_NATIVE=1 a missing or stale native module is an ImportError
+    MOBSTORE_DIGEST_THREADS=N threads a native transcript_digest may use (read once
+                              at import; default 2): 1 keeps it sequential; 2+ lets a
+                              batch of >= 1 MiB of message bytes be hashed on one extra
+                              short-lived thread while it is canonicalised (same result)
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ __all__ = [
 
 PROFILES = ("f3", "f2", "bare")
 # Must equal MOBSTORE_CANON_SPEC in _native/canon.h; a mismatch means a stale build.
-NATIVE_SPEC = "mobstore-canon-2"
+NATIVE_SPEC = "mobstore-canon-3"
 
 _PROFILE_BYTE = {"f3": 3, "f2": 2, "bare": 0}
 _BYTE_PROFILE = {v: k for k, v in _PROFILE_BYTE.items()}
@@ -81,6 +85,17 @@ if _native is not None:
             self.export = ffi.new("uint8_t[%d]" % lib.MOBSTORE_SHA256_EXPORT_MAX)
 
     _work = _Work()
+
+    def _digest_threads_from_env() -> None:
+        raw = os.environ.get("MOBSTORE_DIGEST_THREADS", "").strip()
+        if raw:
+            try:
+                n = int(raw)
+            except ValueError:
+                return  # unparseable: keep the native default
+            lib.mobstore_set_digest_threads(max(1, min(n, 64)))  # clamp: fits a C int
+
+    _digest_threads_from_env()
 
 
 def _check_profile(profile) -> int:
@@ -350,3 +365,11 @@ def _native_sha256_portable(force: bool) -> bool | None:
         return None
     lib.mobstore_sha256_force_portable(1 if force else 0)
     return bool(lib.mobstore_sha256_accelerated())
+
+
+def _native_digest_threads(n: int) -> int | None:
+    """Set the native transcript_digest thread count (1 = sequential, as
+    MOBSTORE_DIGEST_THREADS); returns the previous value."""
+    if _native is None:
+        return None
+    return int(lib.mobstore_set_digest_threads(max(1, min(int(n), 64))))

@@ -315,7 +315,7 @@ def test_pure_python_env_and_require_native():
 
 @needs_native
 def test_native_spec_id_matches():
-    assert digest.NATIVE_SPEC == "mobstore-canon-2"
+    assert digest.NATIVE_SPEC == "mobstore-canon-3"
     assert digest.ffi.string(digest.lib.mobstore_canon_spec()).decode() == digest.NATIVE_SPEC
 
 
@@ -348,3 +348,152 @@ def test_dumps_value_fast_path_is_byte_identical(rng):
         with pytest.raises(InvalidInputError):
             digest.dumps_value(bad)
     assert digest.dumps_value({"f": 1e16, "g": 1e-5}) == b'{"f":1e+16,"g":0.00001}'
+
+
+# ---------------------------------------------------------------- two-thread transcript digest
+# mobstore_transcript_digest hashes on a second thread when a batch holds >= 1 MiB of
+# message bytes (PIPE_MIN_INPUT in _native/transcript.c) and threads are allowed
+# (MOBSTORE_DIGEST_THREADS / digest._native_digest_threads). Same bytes, same errors.
+
+PIPE_MIN_INPUT = 1 << 20
+
+
+def _batch(rng, target: int) -> list[bytes]:
+    """About `target` bytes of valid messages: the shared vectors' messages and
+    engine.demo turns (orjson), interleaved."""
+    import orjson
+
+    from engine import demo
+
+    vector_msgs = [m.encode("utf-8") for v in load_vectors() for m in v["messages"]]
+    out: list[bytes] = []
+    total = 0
+    while total < target:
+        if rng.random() < 0.5:
+            chunk = vector_msgs[rng.randrange(len(vector_msgs)):][:rng.randrange(1, 40)]
+        else:
+            chunk = [orjson.dumps(m) for m in demo.turn_messages(rng, rng.choice([200, 1024, 4096, 20_000]))]
+        out += chunk
+        total += sum(map(len, chunk))
+    return out
+
+
+def _big(size: int, role: str = "system") -> bytes:
+    return json.dumps({"role": role, "content": "y\u00e9\\" * (size // 4), "created_at": "2026-01-01T00:00:00Z"}).encode()
+
+
+def _sequential(msgs, profile):
+    prev = digest._native_digest_threads(1)
+    try:
+        return digest.transcript_digest(msgs, profile)
+    finally:
+        digest._native_digest_threads(prev)
+
+
+def _threaded(msgs, profile):
+    prev = digest._native_digest_threads(2)
+    try:
+        return digest.transcript_digest(msgs, profile)
+    finally:
+        digest._native_digest_threads(prev)
+
+
+def _error_text(fn, msgs, profile="f3"):
+    with pytest.raises(InvalidInputError) as exc:
+        fn(msgs, profile)
+    return str(exc.value)
+
+
+@needs_native
+@pytest.mark.parametrize("target,profile", [
+    (200_000, "f3"), (PIPE_MIN_INPUT - 4096, "f3"), (PIPE_MIN_INPUT + 1, "f3"),
+    (3 * PIPE_MIN_INPUT, "f3"), (int(1.5 * PIPE_MIN_INPUT), "f2"), (int(1.5 * PIPE_MIN_INPUT), "bare"),
+])
+def test_pipelined_digest_matches_reference_and_sequential(rng, target, profile):
+    msgs = _batch(rng, target)
+    expected = _canon_py.transcript_digest(msgs, profile)
+    assert _sequential(msgs, profile) == expected
+    assert _threaded(msgs, profile) == expected
+    assert _threaded(msgs, profile) == expected  # reused ring buffers
+
+
+@needs_native
+def test_pipelined_digest_many_random_batches(rng):
+    """Random message sizes put chunk boundaries everywhere; checked against the
+    sequential native path (itself checked against the reference above)."""
+    for _ in range(12):
+        msgs = _batch(rng, rng.randrange(PIPE_MIN_INPUT, 2 * PIPE_MIN_INPUT))
+        if rng.random() < 0.5:
+            msgs.insert(rng.randrange(len(msgs) + 1), _big(rng.randrange(60_000, 200_000)))
+        assert _threaded(msgs, "f3") == _sequential(msgs, "f3")
+
+
+@needs_native
+@pytest.mark.parametrize("size", [65_537, 70_000, 300_000, PIPE_MIN_INPUT + 12_345, 3 * PIPE_MIN_INPUT])
+@pytest.mark.parametrize("where", ["first", "middle", "last", "alone"])
+def test_pipelined_digest_huge_messages(rng, size, where):
+    big = _big(size)
+    assert len(big) > 64 * 1024
+    if where == "alone":
+        msgs = [big, MSG] * (-(-PIPE_MIN_INPUT // len(big)))
+    else:
+        msgs = _batch(rng, PIPE_MIN_INPUT + 1000)
+        pos = {"first": 0, "middle": len(msgs) // 2, "last": len(msgs)}[where]
+        msgs.insert(pos, big)
+    assert sum(map(len, msgs)) >= PIPE_MIN_INPUT
+    expected = _canon_py.transcript_digest(msgs, "f3")
+    assert _sequential(msgs, "f3") == expected
+    assert _threaded(msgs, "f3") == expected
+
+
+@needs_native
+@pytest.mark.parametrize("bad", [b'{"role":"user","content":"x","content":"y"}', b'{"role":"user","content":"x"',
+                                 b'{"role":"nobody","content":"x"}', b'{"role":"user","content":"\xff"}'])
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_pipelined_digest_errors_like_sequential(rng, bad, where):
+    msgs = _batch(rng, 2 * PIPE_MIN_INPUT)
+    pos = {"start": 0, "middle": len(msgs) // 2, "end": len(msgs)}[where]
+    msgs.insert(pos, bad)
+    text = _error_text(_threaded, msgs)
+    assert text.startswith(f"message {pos}: "), text
+    assert text == _error_text(_sequential, msgs)
+    # the context is still good for the next (large) call
+    del msgs[pos]
+    assert _threaded(msgs, "f3") == _sequential(msgs, "f3")
+
+
+@needs_native
+def test_pipelined_digest_from_many_python_threads(rng):
+    """Concurrent large digests: each Python thread has its own context and ring."""
+    batches = [_batch(random.Random(rng.random()), PIPE_MIN_INPUT + 50_000) for _ in range(3)]
+    wants = [_sequential(b, "f3") for b in batches]
+    errors = []
+
+    def run(k):
+        try:
+            for _ in range(4):
+                assert digest.transcript_digest(batches[k], "f3") == wants[k]
+        except Exception as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    prev = digest._native_digest_threads(2)
+    try:
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        digest._native_digest_threads(prev)
+    assert not errors
+
+
+@needs_native
+def test_digest_threads_env_is_read_at_import():
+    code = "from engine import digest; print(digest._native_digest_threads(2))"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(digest.__file__)))
+    for value, want in [("1", "1"), ("2", "2"), ("0", "1"), ("", "2"), ("junk", "2"), ("99999999999", "64")]:
+        env = dict(os.environ, MOBSTORE_DIGEST_THREADS=value, PYTHONPATH=root)
+        env.pop("MOBSTORE_PURE_PYTHON", None)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == want, value
