@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from . import digest
-from .errors import InvalidInputError, MobstoreError
+from .errors import DigestMismatchError, InvalidInputError, MobstoreError
 from .sessions import check_id, message_key, normalise_messages, now_ms
 
 BOUNDARIES = ("immediate", "run_start", "run_checkpoint")
@@ -85,6 +85,18 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.mismatches
+
+    def raise_for_mismatch(self) -> "VerifyReport":
+        """The report itself when everything verified, else DigestMismatchError naming the
+        first mismatch and the count (for callers that want verify to fail loudly)."""
+        if self.mismatches:
+            m = self.mismatches[0]
+            where = f"run {m.run_id} sequence {m.sequence}" if m.run_id is not None else m.kind
+            raise DigestMismatchError(
+                f"{len(self.mismatches)} digest mismatch(es); first: session {m.session_id!r} {where}: "
+                f"expected {m.expected}, actual {m.actual}" + (f" ({m.detail})" if m.detail else "")
+            )
+        return self
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

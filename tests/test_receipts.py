@@ -111,6 +111,14 @@ def test_verify_clean(store, rng):
     assert (report.sessions, report.receipts, report.receipts_ok, report.heads, report.heads_ok) == (1, 3, 3, 1, 1)
 
 
+def test_raise_for_mismatch(store, rng):
+    sid = _setup(store, rng)
+    assert store.verify().raise_for_mismatch().receipts_ok == 3
+    _tamper(store, "UPDATE ms_receipts SET conversation_digest = 'sha256:00' WHERE run_id = 'run-1'")
+    with pytest.raises(engine.DigestMismatchError, match="1 digest mismatch.*'victim' run run-1 sequence 0"):
+        store.verify(sid).raise_for_mismatch()
+
+
 def test_verify_catches_a_changed_byte(store, rng):
     sid = _setup(store, rng)
     body = store.raw_messages(sid, 1, 2)[0]
