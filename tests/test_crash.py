@@ -154,30 +154,22 @@ class Model:
         return receipt_digest
 
 
-def run_writer(db: str, seed: int, tag: str, session_ids, rng: random.Random):
-    """Start the writer, SIGKILL it at a random moment; return (lines, how) — the complete
-    stdout lines it wrote before dying."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, db, str(seed), tag, ",".join(session_ids)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
-    )
+def kill_child(proc, *, wait_ready: bool, delay: float, what: str) -> list[str]:
+    """Optionally wait for the child's READY line, sleep `delay`, SIGKILL it; return the
+    complete stdout lines it wrote before dying (an unterminated last line was never
+    acknowledged)."""
     out = b""
     try:
-        if rng.random() < EARLY_KILL_SHARE:
-            how = "early"
-            time.sleep(rng.uniform(0.0, 0.25))
-        else:
-            how = "running"
-            deadline = time.monotonic() + 60
-            while b"READY\n" not in out:
-                assert time.monotonic() < deadline, "writer never became ready"
-                ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-                if ready:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            time.sleep(rng.uniform(0.0, MAX_RUN_SECONDS))
+        deadline = time.monotonic() + 60
+        while wait_ready and b"READY\n" not in out:
+            assert time.monotonic() < deadline, f"{what} never became ready"
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         rest, err = proc.communicate(timeout=60)
     finally:
@@ -185,9 +177,21 @@ def run_writer(db: str, seed: int, tag: str, session_ids, rng: random.Random):
             proc.kill()
             proc.wait()
     out += rest
-    assert proc.returncode == -signal.SIGKILL, f"writer died on its own (rc={proc.returncode}):\n{err.decode()}"
-    lines = out.split(b"\n")[:-1]  # an unterminated last line was never acknowledged
-    return [line.decode() for line in lines], how
+    assert proc.returncode == -signal.SIGKILL, f"{what} died on its own (rc={proc.returncode}):\n{err.decode()}"
+    return [line.decode() for line in out.split(b"\n")[:-1]]
+
+
+def run_writer(db: str, seed: int, tag: str, session_ids, rng: random.Random):
+    """Start the writer, SIGKILL it at a random moment; return (lines, how) — the complete
+    stdout lines it wrote before dying."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, db, str(seed), tag, ",".join(session_ids)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
+    )
+    early = rng.random() < EARLY_KILL_SHARE
+    delay = rng.uniform(0.0, 0.25) if early else rng.uniform(0.0, MAX_RUN_SECONDS)
+    lines = kill_child(proc, wait_ready=not early, delay=delay, what="writer")
+    return lines, "early" if early else "running"
 
 
 def check_file(db: str, model: Model, plan, acks: list[str], created: list[str]) -> None:
@@ -267,7 +271,7 @@ def check_file(db: str, model: Model, plan, acks: list[str], created: list[str])
 
 def crash_loop(tmp_path, rng: random.Random, iterations: int) -> dict:
     stats = {"kills": 0, "early": 0, "running": 0, "acked_turns": 0, "in_flight_committed": 0, "files": 0}
-    model = plan = db = None
+    model = db = None
     for i in range(iterations):
         if i % ITERATIONS_PER_FILE == 0:
             stats["files"] += 1
@@ -641,27 +645,7 @@ def checkpointer_crash_loop(tmp_path, rng: random.Random, iterations: int) -> di
             [sys.executable, "-c", CHECKPOINTER_CHILD, db, str(seed), tag, ",".join(sids), str(CHECKPOINT_INTERVAL)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
         )
-        out = b""
-        try:
-            deadline = time.monotonic() + 60
-            while b"READY\n" not in out:
-                assert time.monotonic() < deadline, "service never became ready"
-                ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-                if ready:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            time.sleep(rng.uniform(0.0, 0.6))
-            proc.send_signal(signal.SIGKILL)
-            rest, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        out += rest
-        assert proc.returncode == -signal.SIGKILL, f"service died on its own:\n{err.decode()}"
-        lines = [line.decode() for line in out.split(b"\n")[:-1]]
+        lines = kill_child(proc, wait_ready=True, delay=rng.uniform(0.0, 0.6), what="service")
         try:
             check_checkpointer_file(db, seed, sids, tag, lines)
         except AssertionError as exc:
