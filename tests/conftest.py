@@ -13,8 +13,11 @@ import pytest
 import engine
 from engine import digest
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
-MEERKAT_DIR = os.path.normpath(os.path.join(SHARED, "meerkat"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+# meerkat's own realm files and JSON fixtures, vendored with their provenance (fixtures/meerkat/PROVENANCE.md)
+MEERKAT_DIR = os.path.join(HERE, "fixtures", "meerkat")
+# Transcript known answers (vectors/README.md says where each file comes from)
+SUPERSEDED_VECTORS = os.path.join(HERE, "vectors", "superseded-sample.jsonl")
 
 
 def pytest_report_header(config):

@@ -30,7 +30,7 @@ IMPLS = [pytest.param(_canon_py, id="python")]
 
 HERE = os.path.dirname(__file__)
 VECTORS = os.path.join(HERE, "vectors")
-SHARED_VECTORS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "meerkat", "vectors-sample.jsonl"))
+SHARED_VECTORS = os.path.join(HERE, "vectors", "superseded-sample.jsonl")
 GOOD_FILES = ["strings.jsonl", "numbers.jsonl", "key_order.jsonl", "images.jsonl", "model.jsonl"]
 
 
@@ -62,7 +62,6 @@ def impl(request):
 
 # ---------------------------------------------------------------- shared vectors
 
-@pytest.mark.skipif(not os.path.exists(SHARED_VECTORS), reason="shared/ is not beside the project")
 @pytest.mark.parametrize("profile", _canon_py.PROFILES)
 @pytest.mark.parametrize("index", range(40))
 def test_shared_vectors(impl, index, profile):
@@ -72,14 +71,12 @@ def test_shared_vectors(impl, index, profile):
 
 
 def test_shared_vector_count():
-    if os.path.exists(SHARED_VECTORS):
-        assert len(_lines(SHARED_VECTORS)) == 40
+    assert len(_lines(SHARED_VECTORS)) == 40
 
 
-REALM_0728 = os.path.join(os.path.dirname(SHARED_VECTORS), "realm-0.7.28-attempted-turn.sqlite3")
+REALM_0728 = os.path.join(HERE, "fixtures", "meerkat", "realm-0.7.28-attempted-turn.sqlite3")
 
 
-@pytest.mark.skipif(not os.path.exists(REALM_0728), reason="shared/ is not beside the project")
 def test_real_meerkat_0728_head_revision(impl):
     """The head strand of a real 0.7.28 realm hashes to its head_revision (f2;
     no opaque slot, so f3 agrees). Its system message carries mutation_kind."""

@@ -502,9 +502,7 @@ def test_parse_float_serde(token):
 def test_vectors_messages_individually():
     """Every vector message alone, all profiles, byte-identical (finer than the digests)."""
     import json
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "meerkat", "vectors-sample.jsonl")
-    if not os.path.exists(path):
-        pytest.skip("shared vectors not available")
+    path = os.path.join(os.path.dirname(__file__), "vectors", "superseded-sample.jsonl")
     with open(path, encoding="utf-8") as f:
         for line in f:
             for m in json.loads(line)["messages"]:
@@ -558,9 +556,6 @@ def test_sanitized_build_runs_differential(request, tmp_path):
     for d in ("_native", "engine", "tests"):
         shutil.copytree(os.path.join(root, d), work / d, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
     shutil.copy(os.path.join(root, "pyproject.toml"), work / "pyproject.toml")  # markers, pytest options
-    shared = os.path.normpath(os.path.join(root, "..", "shared"))
-    if os.path.isdir(shared) and not os.path.exists(tmp_path / "shared"):
-        os.symlink(shared, tmp_path / "shared")
     env = dict(os.environ, MOBSTORE_SANITIZE="1")
     subprocess.run([sys.executable, "_native/build_canon.py"], cwd=work, env=env, check=True, capture_output=True)
     env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",

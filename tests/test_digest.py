@@ -17,7 +17,7 @@ import pytest
 from engine import _canon_py, digest
 from engine.errors import InvalidInputError
 
-VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "meerkat", "vectors-sample.jsonl")
+VECTORS = os.path.join(os.path.dirname(__file__), "vectors", "superseded-sample.jsonl")
 NATIVE = digest.DIGEST_IMPL == "native"
 needs_native = pytest.mark.skipif(not NATIVE, reason=f"native path not loaded: {digest.NATIVE_ERROR}")
 
@@ -45,8 +45,6 @@ IMPLS = [pytest.param(digest, id=digest.DIGEST_IMPL), pytest.param(PURE, id="pyt
 
 
 def load_vectors():
-    if not os.path.exists(VECTORS):
-        pytest.skip("shared/meerkat/vectors-sample.jsonl not available")
     with open(VECTORS, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 

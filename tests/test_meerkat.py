@@ -23,7 +23,7 @@ from engine.meerkat import (
     open_realm,
 )
 
-FIXTURES = Path("/work/shared/meerkat")
+FIXTURES = Path(__file__).parent / "fixtures" / "meerkat"
 REALM_075 = FIXTURES / "realm-0.7.5-attempted-turn.sqlite3"
 REALM_0728 = FIXTURES / "realm-0.7.28-attempted-turn.sqlite3"
 

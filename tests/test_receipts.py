@@ -178,11 +178,9 @@ def test_profile_recorded_per_receipt(store):
 
 
 def test_receipt_digest_matches_shared_vector(store):
-    import os
+    from .conftest import SUPERSEDED_VECTORS
 
-    from .conftest import MEERKAT_DIR
-
-    with open(os.path.join(MEERKAT_DIR, "vectors-sample.jsonl")) as fh:
+    with open(SUPERSEDED_VECTORS) as fh:
         vector = json.loads(fh.readline())
     sid = store.create_session()
     r = store.apply_runtime_turn(sid, "r", [m.encode() for m in vector["messages"]])

@@ -45,7 +45,7 @@ def test_one_input(data: bytes) -> None:
 def seed_corpus(directory: str) -> None:
     """Write the shared vectors' messages as starting inputs (once)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    vectors = os.path.join(here, "..", "..", "..", "shared", "meerkat", "vectors-sample.jsonl")
+    vectors = os.path.join(here, "..", "vectors", "superseded-sample.jsonl")
     os.makedirs(directory, exist_ok=True)
     if os.listdir(directory) or not os.path.exists(vectors):
         return
