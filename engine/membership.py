@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, NamedTuple
 
+from . import _args
 from .errors import InvalidInputError
 from .sessions import check_text
 
@@ -140,8 +141,14 @@ class Reconciliation:
 
 
 def _roster_pairs(roster: Iterable) -> set[tuple[str, str]]:
+    if isinstance(roster, (str, bytes, dict)):
+        raise InvalidInputError(f"roster must be a list of (profile, meerkat_id) pairs, not {type(roster).__name__}")
+    try:
+        entries = iter(roster)
+    except TypeError:
+        raise InvalidInputError(f"roster must be a list of (profile, meerkat_id) pairs, not {type(roster).__name__}") from None
     pairs = set()
-    for i, entry in enumerate(roster):
+    for i, entry in enumerate(entries):
         if isinstance(entry, str) or not isinstance(entry, (tuple, list)) or len(entry) != 2:
             raise InvalidInputError(f"roster[{i}] must be a (profile, meerkat_id) pair, not {entry!r}")
         pairs.add((check_text(entry[0], f"roster[{i}][0]"), check_text(entry[1], f"roster[{i}][1]")))
@@ -184,6 +191,7 @@ class MembershipMixin:
         ms_bindings_binding_mob with accept_newer); the roster diff is a set difference
         over that result."""
         check_text(mob_id, "mob_id")
+        _args.flag(accept_newer, "accept_newer")
         wanted = None if roster is None else _roster_pairs(roster)
         params = {"mob": mob_id, "newer": 1 if accept_newer else 0}
         with self._lock:

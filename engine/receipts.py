@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 import orjson
 
-from . import digest
+from . import _args, digest
 from .errors import DigestMismatchError, InvalidInputError, MobstoreError
 from .sessions import check_id, message_key, normalise_messages, now_ms
 
@@ -34,6 +34,9 @@ class RunBoundaryReceipt:
     conversation_digest: str | None
     message_count: int
     sequence: int
+    # Which session the receipt belongs to (not part of meerkat's receipt JSON). Set on
+    # receipts read back from the store, so receipts() without a session stays useful.
+    session_id: str | None = dataclasses.field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         """Meerkat's key order; conversation_digest omitted when None."""
@@ -121,7 +124,7 @@ def check_input_ids(ids) -> tuple[str, ...]:
 
 
 def check_profile(profile: str) -> str:
-    if profile not in digest.PROFILES:
+    if not isinstance(profile, str) or profile not in digest.PROFILES:
         raise InvalidInputError(f"profile must be one of {', '.join(digest.PROFILES)}, not {profile!r}")
     return profile
 
@@ -160,6 +163,7 @@ class ReceiptsMixin:
                 "SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?", (num, run_id)
             ).fetchone()
             receipt = RunBoundaryReceipt(
+                session_id=session_id,
                 run_id=run_id,
                 boundary=boundary,
                 contributing_input_ids=input_ids,
@@ -181,15 +185,15 @@ class ReceiptsMixin:
         return receipt
 
     def receipts(self, session_id: str | None = None, *, run_id: str | None = None) -> list[RunBoundaryReceipt]:
-        """Receipts of a session and/or a run, ordered by (session, run, sequence). With a
-        session this is a primary-key range; run_id alone scans the receipts table.
+        """Receipts, ordered by (session, run, sequence): of one session and/or one run, or
+        with no argument every receipt in the store (each carries its session_id; for very
+        many, iter_receipts() streams them in pages). With a session this is a primary-key
+        range; without one the receipts table is scanned.
 
-        Runs: SELECT receipt columns FROM ms_receipts [JOIN ms_sessions] WHERE ... ORDER BY ..."""
-        if session_id is None and run_id is None:
-            raise InvalidInputError("receipts() needs a session_id, a run_id, or both")
+        Runs: SELECT receipt columns FROM ms_receipts JOIN ms_sessions WHERE ... ORDER BY ..."""
         sql = (
-            "SELECT r.run_id, r.boundary, r.contributing_input_ids, r.conversation_digest, r.message_count, r.sequence "
-            "FROM ms_receipts r JOIN ms_sessions s ON s.num = r.session_num WHERE 1"
+            "SELECT r.run_id, r.boundary, r.contributing_input_ids, r.conversation_digest, r.message_count, r.sequence, "
+            "s.id FROM ms_receipts r JOIN ms_sessions s ON s.num = r.session_num WHERE 1"
         )
         args: list = []
         if session_id is not None:
@@ -207,6 +211,32 @@ class ReceiptsMixin:
             rows = con.execute(sql, args).fetchall()
         return [_receipt_from_row(row) for row in rows]
 
+    def iter_receipts(self, *, page_size: int = 1024) -> Iterator[RunBoundaryReceipt]:
+        """Every receipt of the store in (session, run, sequence) order, read in pages (keyset
+        paging on the primary key: memory stays bounded, each page is one snapshot).
+
+        Runs: SELECT ... FROM ms_receipts WHERE (session_num, run_id, sequence) > (?, ?, ?) LIMIT ?"""
+        page_size = _args.integer(page_size, "page_size", minimum=1, maximum=1 << 20)
+        return self._receipt_pages(page_size)
+
+    def _receipt_pages(self, page_size: int) -> Iterator[RunBoundaryReceipt]:
+        cursor: tuple = (-1, "", -1)
+        while True:
+            with self.reading() as con:
+                rows = con.execute(
+                    "SELECT r.run_id, r.boundary, r.contributing_input_ids, r.conversation_digest, r.message_count, "
+                    "r.sequence, s.id, r.session_num FROM ms_receipts r JOIN ms_sessions s ON s.num = r.session_num "
+                    "WHERE (r.session_num, r.run_id, r.sequence) > (?, ?, ?) "
+                    "ORDER BY r.session_num, r.run_id, r.sequence LIMIT ?",
+                    (*cursor, page_size),
+                ).fetchall()
+            for row in rows:
+                yield _receipt_from_row(row[:7])
+            if len(rows) < page_size:
+                return
+            last = rows[-1]
+            cursor = (last[7], last[0], last[5])
+
     def transcript_digest(self, session_id: str, *, upto: int | None = None, profile: str | None = None) -> str:
         """Digest of the first `upto` messages (all by default) under `profile` (the session's
         profile by default, "f3" for sessions created by mobstore). The whole transcript in the
@@ -215,7 +245,7 @@ class ReceiptsMixin:
         check_id(session_id)
         with self.reading() as con:
             num, count, state_bytes, session_profile = self._session_row(con, session_id)
-            profile = check_profile(profile or session_profile)
+            profile = session_profile if profile is None else check_profile(profile)
             if upto is None:
                 upto = count
             if not isinstance(upto, int) or isinstance(upto, bool) or not 0 <= upto <= count:
@@ -257,8 +287,9 @@ class ReceiptsMixin:
 
 
 def _receipt_from_row(row) -> RunBoundaryReceipt:
-    run_id, boundary, input_ids, conversation_digest, message_count, sequence = row
+    run_id, boundary, input_ids, conversation_digest, message_count, sequence, session_id = row
     return RunBoundaryReceipt(
+        session_id=session_id,
         run_id=run_id,
         boundary=boundary,
         contributing_input_ids=tuple(orjson.loads(input_ids)),

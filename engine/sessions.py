@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from . import digest
+from . import _args, digest
 from .errors import InvalidInputError, SessionExistsError, SessionNotFoundError
 
 MAX_MESSAGES_PER_SESSION = 1 << 32  # the index part of ms_messages.key
@@ -65,10 +65,20 @@ class Session:
     id: str
     metadata: dict
     message_count: int
-    created_at: int  # Unix ms
-    updated_at: int  # Unix ms
+    created_at_ms: int  # Unix time in milliseconds
+    updated_at_ms: int  # Unix time in milliseconds
     digest: str
     digest_profile: str = "f3"
+
+    @property
+    def created_at(self) -> int:
+        """Deprecated spelling of created_at_ms (milliseconds)."""
+        return self.created_at_ms
+
+    @property
+    def updated_at(self) -> int:
+        """Deprecated spelling of updated_at_ms (milliseconds)."""
+        return self.updated_at_ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +234,19 @@ _UPSERT_BINDING = (
 )  # sql-safe: column names from the dataclass, values bound
 
 
+_SESSIONS_PAGE = (
+    "SELECT s.id, s.metadata_json, s.message_count, s.created_at_ms, s.updated_at_ms, s.sha256_state, "
+    "s.digest_profile, s.num FROM ms_sessions s "
+    "WHERE (s.created_at_ms, s.num) < (?, ?) ORDER BY s.created_at_ms DESC, s.num DESC LIMIT ?"
+)
+_SESSIONS_OF_MOB_PAGE = (
+    "SELECT s.id, s.metadata_json, s.message_count, s.created_at_ms, s.updated_at_ms, s.sha256_state, "
+    "s.digest_profile, s.num FROM ms_sessions s JOIN ms_bindings b ON b.session_id = s.id "
+    "WHERE (b.comms_mob = ? OR b.binding_mob_id = ?) AND (s.created_at_ms, s.num) < (?, ?) "
+    "ORDER BY s.created_at_ms DESC, s.num DESC LIMIT ?"
+)
+
+
 def normalise_messages(messages: Any) -> list[bytes]:
     """Turn a list of dict / JSON bytes messages into stored bytes (validated later,
     by the digest state, in the writing transaction)."""
@@ -235,6 +258,10 @@ def normalise_messages(messages: Any) -> list[bytes]:
         raise InvalidInputError(f"messages must be a list, not {type(messages).__name__}") from None
     out = []
     for index, message in enumerate(items):
+        if isinstance(message, str):
+            # Ambiguous (JSON text, or a user's words?) and not what the API takes: refuse it.
+            raise InvalidInputError(f"message {index}: a message must be a dict or JSON bytes, not str "
+                                    "(pass JSON text as bytes: text.encode())")
         try:
             out.append(digest.message_bytes(message))
         except InvalidInputError as exc:
@@ -353,6 +380,8 @@ class SessionsMixin:
 
         Runs: SELECT body FROM ms_messages WHERE key >= ? AND key < ? (a rowid range)."""
         check_id(session_id)
+        start = _args.slice_bound(start, "start")
+        stop = _args.slice_bound(stop, "stop")
         with self.reading() as con:
             num, count, _state, _profile = self._session_row(con, session_id)
             lo, hi, _ = slice(start, stop).indices(count)
@@ -381,25 +410,32 @@ class SessionsMixin:
             ).fetchone()
         return None if row is None else _session_from_row(row)
 
-    def sessions(self, *, limit: int | None = None, page_size: int = 256) -> Iterator[Session]:
-        """All sessions, newest first, read in pages of `page_size` (keyset paging: each page
+    def sessions(self, *, mob_id: str | None = None, limit: int | None = None, page_size: int = 256) -> Iterator[Session]:
+        """Sessions, newest first, read in pages of `page_size` (keyset paging: each page
         is one indexed range read, and sessions created meanwhile never shift a page).
+        With `mob_id`, only the sessions whose metadata claims that mob (comms_name's first
+        part, or mob_member_binding.mob_id) — valid members and broken claims alike;
+        reconcile_mob tells which is which.
 
-        Runs: SELECT ... FROM ms_sessions WHERE (created_at_ms, num) < (?, ?)
+        Runs: SELECT ... FROM ms_sessions [JOIN ms_bindings] WHERE (created_at_ms, num) < (?, ?)
               ORDER BY created_at_ms DESC, num DESC LIMIT ?"""
-        if page_size < 1:
-            raise InvalidInputError("page_size must be at least 1")
+        limit = _args.optional_integer(limit, "limit", minimum=0)
+        page_size = _args.integer(page_size, "page_size", minimum=1, maximum=1 << 20)
+        if mob_id is not None:
+            check_text(mob_id, "mob_id")
+        return self._session_pages(mob_id, limit, page_size)
+
+    def _session_pages(self, mob_id: str | None, limit: int | None, page_size: int) -> Iterator[Session]:
+        if mob_id is None:
+            sql, extra = _SESSIONS_PAGE, ()
+        else:
+            sql, extra = _SESSIONS_OF_MOB_PAGE, (mob_id, mob_id)
         remaining = limit
         cursor = (1 << 62, 1 << 62)
         while remaining is None or remaining > 0:
             take = page_size if remaining is None else min(page_size, remaining)
             with self.reading() as con:
-                rows = con.execute(
-                    "SELECT id, metadata_json, message_count, created_at_ms, updated_at_ms, sha256_state, digest_profile, num "
-                    "FROM ms_sessions WHERE (created_at_ms, num) < (?, ?) "
-                    "ORDER BY created_at_ms DESC, num DESC LIMIT ?",
-                    (*cursor, take),
-                ).fetchall()
+                rows = con.execute(sql, (*extra, *cursor, take)).fetchall()
             for row in rows:
                 yield _session_from_row(row[:7])
             if len(rows) < take:
@@ -483,9 +519,8 @@ class SessionsMixin:
         would cost a page in every commit); tail with a recent cursor.
 
         Runs: SELECT ... FROM ms_events WHERE seq > ? [AND session_id = ?] ORDER BY seq LIMIT ?"""
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise InvalidInputError("after must be a non-negative integer cursor")
-        take = -1 if limit is None else int(limit)
+        after = _args.integer(after, "after", minimum=0)
+        take = -1 if limit is None else _args.integer(limit, "limit", minimum=0)
         with self.reading() as con:
             if session_id is None:
                 rows = con.execute(
@@ -499,6 +534,11 @@ class SessionsMixin:
                     "WHERE seq > ? AND session_id = ? ORDER BY seq LIMIT ?",
                     (after, session_id, take),
                 ).fetchall()
+                # A session that never existed is an error, as everywhere else; a deleted one
+                # still has its history (ending with session_deleted) to read.
+                if not rows and con.execute("SELECT 1 FROM ms_sessions WHERE id = ?", (session_id,)).fetchone() is None \
+                        and con.execute("SELECT 1 FROM ms_events WHERE session_id = ? LIMIT 1", (session_id,)).fetchone() is None:
+                    raise SessionNotFoundError(f"no session {session_id!r} (and no event ever named it)")
         return [Event(seq, at, kind, sid, orjson.loads(detail) if detail else {}) for seq, at, kind, sid, detail in rows]
 
 
@@ -508,8 +548,8 @@ def _session_from_row(row) -> Session:
         id=sid,
         metadata=orjson.loads(metadata_json) if metadata_json else {},
         message_count=count,
-        created_at=created,
-        updated_at=updated,
+        created_at_ms=created,
+        updated_at_ms=updated,
         digest=digest.TranscriptState.from_bytes(state_bytes).digest(),
         digest_profile=profile,
     )

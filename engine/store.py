@@ -14,8 +14,8 @@ from typing import Iterator
 import apsw
 import apsw.bestpractice
 
-from . import schema
-from .errors import SchemaTooNewError, StoreError
+from . import _args, schema
+from .errors import InvalidInputError, SchemaTooNewError, StoreError
 from .membership import MembershipMixin
 from .receipts import ReceiptsMixin
 from .sessions import SessionsMixin
@@ -234,9 +234,16 @@ def open(path: str | os.PathLike = MEMORY, *, synchronous: str = "FULL", readonl
     """Open (creating if needed) a store. A file path gives a persistent store in WAL mode;
     ":memory:" an ephemeral one with the same API. `synchronous` is SQLite's level for
     commits (FULL: every committed call is on disk when it returns)."""
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise InvalidInputError(f"path must be a str or os.PathLike, not {type(path).__name__}") from None
     if not isinstance(path, str):
         path = os.fsdecode(path)
+    if not path or "\x00" in path:
+        raise InvalidInputError(f"path must be a non-empty file name without NUL characters, not {path!r}")
+    _args.choice(synchronous.upper() if isinstance(synchronous, str) else synchronous, "synchronous", _SYNCHRONOUS)
+    _args.flag(readonly, "readonly")
     return Store(path, synchronous=synchronous, readonly=readonly)
 
 
