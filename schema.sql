@@ -70,6 +70,8 @@ CREATE TABLE ms_receipts (
                                                    -- mobstore made (RunBoundaryReceipt.to_json regenerates
                                                    -- them byte for byte from these columns)
     committed_at_ms INTEGER NOT NULL,
+    superseded_by  INTEGER,                        -- the ms_rewrites.rewrite that removed messages this
+                                                   -- receipt covers (NULL: it covers the current transcript)
     PRIMARY KEY (session_num, run_id, sequence)
 ) WITHOUT ROWID;
 -- No index on run_id alone: receipts(run_id=...) without a session scans the table. Every
@@ -86,3 +88,36 @@ CREATE TABLE ms_events (
     detail     BLOB                                -- small JSON object
 );
 -- Readers tail the log by seq (the primary key); events(session_id=...) filters that range.
+
+-- Rewrites (engine/rewrites.py, docs/rewrites.md): each truncation of a transcript, numbered 0, 1, ...
+-- per session. Nothing is lost: the messages it removed, [new_count, old_count) of the transcript as it
+-- was, move to ms_history, and receipts made before it that covered them point at it (superseded_by), so
+-- they stay verifiable against the transcript they were made on. purge_history deletes the messages
+-- (a privacy deletion) and stamps purged_at_ms; the row itself stays as the record of the rewrite.
+CREATE TABLE ms_rewrites (
+    session_num    INTEGER NOT NULL REFERENCES ms_sessions (num) ON DELETE CASCADE,
+    rewrite        INTEGER NOT NULL,
+    at_ms          INTEGER NOT NULL,
+    old_count      INTEGER NOT NULL,
+    new_count      INTEGER NOT NULL,
+    old_digest     TEXT    NOT NULL,               -- transcript digest before the rewrite (in profile)
+    profile        TEXT    NOT NULL,
+    removed_bytes  INTEGER NOT NULL,
+    reason         TEXT,                           -- the caller's label ("pop_item", "clear_session", ...)
+    head_revision  TEXT,                           -- an imported meerkat head it superseded (as in ms_sessions)
+    head_message_count INTEGER,
+    head_profile   TEXT,
+    purged_at_ms   INTEGER,                        -- set by purge_history: its messages are gone
+    PRIMARY KEY (session_num, rewrite)
+) WITHOUT ROWID;
+
+-- The messages each rewrite removed, byte for byte, at their index in the transcript before it.
+-- A rowid table (bodies are large; WITHOUT ROWID suits small rows) with the key as its primary key.
+CREATE TABLE ms_history (
+    session_num    INTEGER NOT NULL,
+    rewrite        INTEGER NOT NULL,
+    idx            INTEGER NOT NULL,
+    body           BLOB    NOT NULL,
+    PRIMARY KEY (session_num, rewrite, idx),
+    FOREIGN KEY (session_num, rewrite) REFERENCES ms_rewrites (session_num, rewrite) ON DELETE CASCADE
+);

@@ -20,6 +20,7 @@ from .errors import (
 )
 from .membership import BrokenClaim, Duplicate, Member, Reconciliation
 from .receipts import Mismatch, RunBoundaryReceipt, VerifyReport
+from .rewrites import PurgeReport, Rewrite
 from .sessions import Event, Session
 from .store import Store, open  # noqa: A004 - engine.open is the documented entry point
 
@@ -32,6 +33,8 @@ __all__ = [
     "RunBoundaryReceipt",
     "VerifyReport",
     "Mismatch",
+    "Rewrite",
+    "PurgeReport",
     "Member",
     "BrokenClaim",
     "Duplicate",

@@ -5,8 +5,9 @@ Receipt shape and sequence rule: ../shared/meerkat/FORMAT.md §4.3-4.4 and SPEC 
 The digest state (ms_sessions.sha256_state) is the SHA-256 midstate of "[" + the
 canonical messages so far; it advances in the same transaction as every append, so a
 receipt's digest costs O(turn size), also in a new process right after opening.
-The API has no non-append change to a transcript; anything that ever adds one must
-reset sha256_state in the same transaction (verify would report the stale state).
+The one non-append change to a transcript, a truncation (engine/rewrites.py), resets
+sha256_state in its own transaction and marks the receipts it supersedes (superseded_by);
+verify checks those against the history, in RewritesMixin._verify_rewrites.
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ class VerifyReport:
     receipts_without_digest: int = 0
     heads: int = 0
     heads_ok: int = 0
+    # Receipts (and imported heads) made on a transcript that a rewrite later truncated, verified
+    # against that transcript rebuilt from the history (engine/rewrites.py); counted apart from
+    # receipts_ok. Purged: their history was deleted on purpose (purge_history), so unchecked.
+    receipts_superseded: int = 0
+    receipts_purged: int = 0
+    heads_superseded: int = 0
+    rewrites: int = 0           # rewrites (not purged) whose recorded old digest is rebuilt from the history
+    rewrites_ok: int = 0
     mismatches: list[Mismatch] = dataclasses.field(default_factory=list)
 
     @property
@@ -254,7 +263,8 @@ class ReceiptsMixin:
                 return digest.TranscriptState.from_bytes(state_bytes).digest()
             row = con.execute(
                 "SELECT conversation_digest FROM ms_receipts WHERE session_num = ? AND message_count = ? "
-                "AND profile = ? AND conversation_digest IS NOT NULL AND runtime_id IS NULL LIMIT 1",
+                "AND profile = ? AND conversation_digest IS NOT NULL AND runtime_id IS NULL "
+                "AND superseded_by IS NULL LIMIT 1",
                 (num, upto, profile),
             ).fetchone()
             if row is not None:
@@ -281,6 +291,7 @@ class ReceiptsMixin:
         for done, num in enumerate(nums, 1):
             with self.reading() as con:
                 _verify_session(con, num, report)
+                self._verify_rewrites(con, num, report)
             if progress is not None:
                 progress(done, total)
         return report
@@ -332,7 +343,7 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
     checks: list[_Check] = []
     for run_id, sequence, expected, message_count, profile in con.execute(
         "SELECT run_id, sequence, conversation_digest, message_count, profile FROM ms_receipts "
-        "WHERE session_num = ? ORDER BY message_count, run_id, sequence",
+        "WHERE session_num = ? AND superseded_by IS NULL ORDER BY message_count, run_id, sequence",
         (num,),
     ):
         report.receipts += 1

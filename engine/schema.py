@@ -15,12 +15,34 @@ import apsw
 
 from .errors import SchemaTooNewError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _v2_rewrites(con: apsw.Connection) -> None:
+    """Version 2: transcript rewrites (engine/rewrites.py). The DDL is written out here as it
+    was at version 2, not read from schema.sql, so later edits there never change this step."""
+    con.execute("ALTER TABLE ms_receipts ADD COLUMN superseded_by INTEGER")
+    con.execute(
+        "CREATE TABLE ms_rewrites ("
+        " session_num INTEGER NOT NULL REFERENCES ms_sessions (num) ON DELETE CASCADE,"
+        " rewrite INTEGER NOT NULL, at_ms INTEGER NOT NULL, old_count INTEGER NOT NULL,"
+        " new_count INTEGER NOT NULL, old_digest TEXT NOT NULL, profile TEXT NOT NULL,"
+        " removed_bytes INTEGER NOT NULL, reason TEXT, head_revision TEXT, head_message_count INTEGER,"
+        " head_profile TEXT, purged_at_ms INTEGER, PRIMARY KEY (session_num, rewrite)) WITHOUT ROWID"
+    )
+    con.execute(
+        "CREATE TABLE ms_history ("
+        " session_num INTEGER NOT NULL, rewrite INTEGER NOT NULL, idx INTEGER NOT NULL, body BLOB NOT NULL,"
+        " PRIMARY KEY (session_num, rewrite, idx),"
+        " FOREIGN KEY (session_num, rewrite) REFERENCES ms_rewrites (session_num, rewrite) ON DELETE CASCADE)"
+    )
+
 
 # UPGRADES[n] takes a connection inside a transaction from version n-1 to n.
-# Version 1 is the first released layout, so there is no step yet; the
-# mechanism is exercised by tests/test_schema.py with a synthetic step.
-UPGRADES: dict[int, Callable[[apsw.Connection], None]] = {}
+# Version 1 is the first released layout (tests/fixtures/schema/v1.sql).
+UPGRADES: dict[int, Callable[[apsw.Connection], None]] = {
+    2: _v2_rewrites,
+}
 
 
 def schema_sql() -> str:

@@ -37,6 +37,8 @@ EVENT_KINDS = (
     "session_deleted",
     "receipt_committed",
     "checkpoint_written",
+    "messages_truncated",  # engine/rewrites.py: old_count, message_count, removed, rewrite, superseded_receipts
+    "history_purged",      # engine/rewrites.py: rewrites, messages, bytes, receipts, vacuum
 )
 
 

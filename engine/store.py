@@ -1,6 +1,6 @@
 """Opening a store: the one place that configures the SQLite connection, the
 transaction context manager, and the `Store` class assembled from the
-sessions, receipts and membership capabilities.
+sessions, receipts, rewrites and membership capabilities.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from . import _args, schema
 from .errors import InvalidInputError, SchemaTooNewError, StoreError
 from .membership import MembershipMixin
 from .receipts import ReceiptsMixin
+from .rewrites import RewritesMixin
 from .sessions import SessionsMixin
 
 MEMORY = ":memory:"
@@ -219,7 +220,7 @@ def _store_error(exc: apsw.Error) -> StoreError:
     return StoreError(f"SQLite error: {exc}")
 
 
-class Store(SessionsMixin, ReceiptsMixin, MembershipMixin, StoreBase):
+class Store(SessionsMixin, ReceiptsMixin, RewritesMixin, MembershipMixin, StoreBase):
     """A mobstore database: sessions, peer metadata, runtime receipts and the event log.
 
     Thread-safe (one lock per store); one process may open a file several times and

@@ -47,7 +47,7 @@ def test_demo_json(tmp_path):
     assert {b["reason"] for b in doc["broken"]} == {"realm_mismatch", "label_role_mismatch", "comms_name_not_three_parts"}
     assert doc["missing"] == [["planner", "agent-missing"]]
     proc, stats = run("stats", db, "--json", check_json=True)
-    assert stats["receipts"] == 18 and stats["messages"] == 36 and stats["schema_version"] == 1
+    assert stats["receipts"] == 18 and stats["messages"] == 36 and stats["schema_version"] == engine.schema.SCHEMA_VERSION
 
 
 def test_demo_default_human_output():

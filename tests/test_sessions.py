@@ -10,7 +10,7 @@ import stat
 import pytest
 
 import engine
-from engine import demo
+from engine import demo, schema
 from engine.errors import InvalidInputError, SessionExistsError, SessionNotFoundError, StoreError
 
 from .conftest import fingerprint
@@ -101,7 +101,7 @@ def test_pragmas_after_open(store, db_path):
     assert con.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert con.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert con.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
-    assert con.execute("PRAGMA user_version").fetchone()[0] == store.schema_version == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == store.schema_version == schema.SCHEMA_VERSION
     assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
 
 

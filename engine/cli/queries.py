@@ -34,6 +34,11 @@ def verify(db_path: str, as_json: bool) -> None:
     else:
         click.echo(f"{report.sessions} sessions, {report.receipts_ok}/{report.receipts} receipts ok, "
                    f"{report.heads_ok}/{report.heads} heads ok")
+        if report.rewrites or report.receipts_purged:
+            click.echo(f"{report.receipts_superseded} superseded receipts and {report.heads_superseded} heads ok "
+                       f"against the history of {report.rewrites_ok}/{report.rewrites} rewrites"
+                       + (f"; {report.receipts_purged} receipts unverifiable (history purged)"
+                          if report.receipts_purged else ""))
         for m in report.mismatches:
             where = f"run {m.run_id} seq {m.sequence}" if m.run_id is not None else m.kind
             click.echo(f"MISMATCH session {m.session_id} {where}: expected {m.expected} actual {m.actual}"
