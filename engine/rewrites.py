@@ -32,7 +32,7 @@ import contextlib
 import dataclasses
 from typing import Iterator
 
-from . import digest
+from . import _args, digest
 from .errors import InvalidInputError, MobstoreError, StoreError
 from .receipts import Mismatch, VerifyReport
 from .sessions import check_id, decode_messages, message_key, now_ms
@@ -79,9 +79,8 @@ class PurgeReport:
 
 
 def _check_keep(keep, count: int) -> int:
-    if not isinstance(keep, int) or isinstance(keep, bool):
-        raise InvalidInputError(f"keep must be an integer, not {type(keep).__name__}")
-    if not 0 <= keep <= count:
+    keep = _args.integer(keep, "keep", minimum=0)
+    if keep > count:
         raise InvalidInputError(f"keep must be in [0, {count}] (the session has {count} messages), not {keep}")
     return keep
 
@@ -244,8 +243,7 @@ class RewritesMixin:
         Runs: DELETE FROM ms_history WHERE session_num = ?; UPDATE ms_rewrites SET purged_at_ms ...;
               PRAGMA wal_checkpoint(TRUNCATE); [VACUUM]"""
         check_id(session_id)
-        if not isinstance(vacuum, bool):
-            raise InvalidInputError(f"vacuum must be True or False, not {vacuum!r}")
+        _args.flag(vacuum, "vacuum")
         at = now_ms()
         with self.transaction() as con:
             num = self._session_row(con, session_id)[0]
@@ -294,7 +292,8 @@ class RewritesMixin:
         with self.reading() as con:
             num = self._session_row(con, session_id)[0]
             table = _rewrite_table(con, num)
-            if not isinstance(rewrite, int) or isinstance(rewrite, bool) or not 0 <= rewrite < len(table):
+            _args.integer(rewrite, "rewrite", minimum=0)
+            if rewrite >= len(table):
                 raise InvalidInputError(f"rewrite must be an integer in [0, {len(table)}), not {rewrite!r}")
             if con.execute("SELECT purged_at_ms FROM ms_rewrites WHERE session_num = ? AND rewrite = ?",
                            (num, rewrite)).fetchone()[0] is not None:
