@@ -208,7 +208,7 @@ def test_bad_calls_write_nothing(store, db_path):
         store.purge_history("nope")
     with pytest.raises(InvalidInputError, match="reason"):
         store.truncate_messages(sid, 0, reason="")
-    with pytest.raises(InvalidInputError, match="rewrite must be in"):
+    with pytest.raises(InvalidInputError, match=r"rewrite must be an integer in \[0, 0\)"):
         store.transcript_before(sid, 0)
     with pytest.raises(InvalidInputError, match="vacuum"):
         store.purge_history(sid, vacuum="yes")
