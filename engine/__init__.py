@@ -18,7 +18,9 @@ from .errors import (
     SessionNotFoundError,
     StoreError,
 )
-from .membership import BrokenClaim, Duplicate, Member, Reconciliation
+from .maintenance import VacuumReport
+from .membership import BrokenClaim, Duplicate, Member, MobSummary, Reconciliation
+from .query import QueryResult
 from .receipts import Mismatch, RunBoundaryReceipt, VerifyReport
 from .rewrites import PurgeReport, Rewrite
 from .sessions import Event, Session
@@ -39,6 +41,9 @@ __all__ = [
     "BrokenClaim",
     "Duplicate",
     "Reconciliation",
+    "MobSummary",
+    "QueryResult",
+    "VacuumReport",
     "MobstoreError",
     "InvalidInputError",
     "SessionNotFoundError",

@@ -147,7 +147,13 @@ import hashlib
 import re
 from datetime import datetime, timedelta
 
-from ._canon_py_numbers import _NUM_RE, _U64_MAX, _number, format_float, parse_float_serde
+from ._canon_py_numbers import (
+    _NUM_RE,
+    _U64_MAX,
+    _number,
+    format_float,
+    parse_float_serde,
+)
 from ._canon_py_sha256 import Sha256
 from .errors import InvalidInputError
 

@@ -11,7 +11,6 @@ import re
 
 from .errors import InvalidInputError
 
-
 _U64_MAX = (1 << 64) - 1
 _POW10 = tuple(float("1e%d" % i) for i in range(309))
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1

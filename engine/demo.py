@@ -87,8 +87,23 @@ def mob_metadata(mob_id: str, profile: str, meerkat_id: str, **overrides) -> dic
     return {"session_metadata": sm}
 
 
+# The problems the demo plants beside the healthy mob, and what reconciliation must report
+# for each: (what was planted, how reconcile_mob reports it).
+PLANTED = (
+    ("a second session claiming coder/agent-001", "duplicated slot coder/agent-001"),
+    ("tester/agent-x with realm_id mob:other", "broken claim: realm_mismatch"),
+    ("coder/agent-y whose labels say role=reviewer", "broken claim: label_role_mismatch"),
+    ("comms_name 'demo-mob/coder' (two parts, not three)", "broken claim: comms_name_not_three_parts"),
+    ("roster entry planner/agent-missing that no agent runs", "on the roster without a session"),
+)
+
+
 def run_demo(store: Store, *, agents: int = 24, turns: int = 8, seed: int = 7,
              progress: Callable[[int, int], None] | None = None) -> dict:
+    """A mob of `agents` agents (profiles planner/coder/reviewer/tester) applies `turns` turns
+    each with a receipt per turn; the problems in PLANTED are added beside it; then the mob
+    is reconciled against its roster and every receipt is verified. Returns the figures
+    and whether reconciliation found exactly what was planted."""
     rng = random.Random(seed)
     mob = "demo-mob"
     profiles = ("planner", "coder", "reviewer", "tester")
@@ -99,14 +114,14 @@ def run_demo(store: Store, *, agents: int = 24, turns: int = 8, seed: int = 7,
         meerkat_id = f"agent-{i:03d}"
         roster.append((profile, meerkat_id))
         sessions.append(store.create_session(mob_metadata(mob, profile, meerkat_id)))
-    # Claims that reconciliation must catch.
-    store.create_session(mob_metadata(mob, "coder", "agent-001"))  # duplicate of agent-001
-    store.create_session(mob_metadata(mob, "tester", "agent-x", realm_id="mob:other"))  # wrong realm
+    planted_duplicate = ("coder", "agent-001") if agents > 1 else (profiles[0], "agent-000")
+    store.create_session(mob_metadata(mob, *planted_duplicate))
+    store.create_session(mob_metadata(mob, "tester", "agent-x", realm_id="mob:other"))
     bad_labels = mob_metadata(mob, "coder", "agent-y")
     bad_labels["session_metadata"]["peer_meta"]["labels"]["role"] = "reviewer"
-    store.create_session(bad_labels)  # labels disagree
+    store.create_session(bad_labels)
     store.create_session({"session_metadata": {"comms_name": f"{mob}/coder", "realm_id": f"mob:{mob}"}})
-    roster.append(("planner", "agent-missing"))  # on the roster, never started
+    roster.append(("planner", "agent-missing"))
 
     total = agents * turns
     messages = 0
@@ -127,9 +142,22 @@ def run_demo(store: Store, *, agents: int = 24, turns: int = 8, seed: int = 7,
     started = time.perf_counter()
     report = store.verify()
     verify_s = time.perf_counter() - started
+    found = {
+        "duplicates": sorted((d.profile, d.meerkat_id) for d in rec.duplicates),
+        "broken": sorted(b.reason for b in rec.broken),
+        "missing": sorted(rec.missing),
+        "unexpected": len(rec.unexpected),
+    }
+    expected = {
+        "duplicates": [planted_duplicate],
+        "broken": sorted(["realm_mismatch", "label_role_mismatch", "comms_name_not_three_parts"]),
+        "missing": [("planner", "agent-missing")],
+        "unexpected": 0,
+    }
     return {
         "mob_id": mob,
         "agents": agents,
+        "roster_entries": len(roster),
         "turns": total,
         "messages": messages,
         "apply_seconds": apply_s,
@@ -137,12 +165,13 @@ def run_demo(store: Store, *, agents: int = 24, turns: int = 8, seed: int = 7,
         "messages_per_second": messages / apply_s if apply_s else 0.0,
         "digest_impl": digest.DIGEST_IMPL,
         "reconcile_seconds": reconcile_s,
-        "members": len(rec.members),
+        "member_sessions": len(rec.members),
         "missing": [list(m) for m in rec.missing],
         "unexpected": len(rec.unexpected),
         "broken": [{"session_id": b.session_id, "reason": b.reason} for b in rec.broken],
         "duplicates": [{"profile": d.profile, "meerkat_id": d.meerkat_id, "sessions": len(d.session_ids)}
                        for d in rec.duplicates],
+        "planted_found": found == expected,
         "verify_seconds": verify_s,
         "receipts": report.receipts,
         "receipts_ok": report.receipts_ok,

@@ -155,6 +155,26 @@ def _roster_pairs(roster: Iterable) -> set[tuple[str, str]]:
     return pairs
 
 
+@dataclasses.dataclass(frozen=True)
+class MobSummary:
+    """One mob named in a store: how many sessions claim it, how many are valid members,
+    how many claims are broken, and how many (profile, meerkat_id) slots are duplicated."""
+
+    mob_id: str
+    claims: int
+    members: int
+    broken: int
+    duplicated_slots: int
+
+
+_MOB_IDS_SQL = """
+SELECT comms_mob FROM ms_bindings WHERE comms_mob IS NOT NULL
+UNION
+SELECT binding_mob_id FROM ms_bindings WHERE :newer AND binding_mob_id IS NOT NULL
+ORDER BY 1
+"""
+
+
 class MembershipMixin:
     """session_belongs_to_mob, mob_members and reconcile_mob of Store."""
 
@@ -179,6 +199,23 @@ class MembershipMixin:
         with self._lock:
             rows = self._db().execute(_MEMBERS_SQL, (mob_id,)).fetchall()
         return list(map(Member._make, rows))
+
+    def mobs(self, *, accept_newer: bool = False) -> list[MobSummary]:
+        """Every mob id that some session claims (comms_name's first part; with accept_newer
+        also mob_member_binding.mob_id), with its member / broken / duplicate counts under the
+        same rule as reconcile_mob. Sorted by mob id.
+
+        Runs: SELECT DISTINCT mob ids from ms_bindings' indexes, then reconcile_mob's one
+        query per mob (each an index range: the total work is proportional to the claims)."""
+        _args.flag(accept_newer, "accept_newer")
+        with self.reading() as con:
+            mob_ids = [row[0] for row in con.execute(_MOB_IDS_SQL, {"newer": 1 if accept_newer else 0})]
+            out = []
+            for mob_id in mob_ids:
+                rec = self.reconcile_mob(mob_id, accept_newer=accept_newer)
+                out.append(MobSummary(mob_id, len(rec.members) + len(rec.broken), len(rec.members),
+                                      len(rec.broken), len(rec.duplicates)))
+        return out
 
     def reconcile_mob(
         self, mob_id: str, roster: Iterable[tuple[str, str]] | None = None, *, accept_newer: bool = False

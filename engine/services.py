@@ -58,7 +58,13 @@ from . import store as _store
 from .errors import InvalidInputError, MobstoreError, SessionNotFoundError, StoreError
 from .live import LiveSession, WriteResult, loads_json, run_checkpointer, write_live
 from .receipts import RunBoundaryReceipt, check_boundary, check_input_ids
-from .sessions import Session, check_id, decode_messages, encode_metadata, normalise_messages
+from .sessions import (
+    Session,
+    check_id,
+    decode_messages,
+    encode_metadata,
+    normalise_messages,
+)
 
 log = logging.getLogger(__name__)
 

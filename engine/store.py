@@ -16,7 +16,10 @@ import apsw.bestpractice
 
 from . import _args, schema
 from .errors import InvalidInputError, SchemaTooNewError, StoreError
+from .export import ExportMixin
+from .maintenance import MaintenanceMixin
 from .membership import MembershipMixin
+from .query import QueryMixin
 from .receipts import ReceiptsMixin
 from .rewrites import RewritesMixin
 from .sessions import SessionsMixin
@@ -63,6 +66,9 @@ def _connect(path: str, *, synchronous: str, readonly: bool) -> apsw.Connection:
         con.execute("PRAGMA cache_size = -32768")
         # Sorts and temp indexes in memory (reconciliation uses small temp tables).
         con.execute("PRAGMA temp_store = MEMORY")
+        # Deleted content is overwritten with zeros: a deleted transcript does not linger in
+        # free pages of an agent's desktop file (engine/maintenance.py, docs/durability.md).
+        con.execute("PRAGMA secure_delete = ON")
     except BaseException:
         con.close()
         raise
@@ -103,6 +109,7 @@ class StoreBase:
         self._depth = 0  # transaction() nesting
         self._read_depth = 0  # reading() nesting
         fs_path = None if path == MEMORY else _filesystem_path(path)
+        self._fs_path = fs_path
         existed = {p for p in _side_files(fs_path) if os.path.exists(p)}
         self._con = None
         try:
@@ -220,7 +227,8 @@ def _store_error(exc: apsw.Error) -> StoreError:
     return StoreError(f"SQLite error: {exc}")
 
 
-class Store(SessionsMixin, ReceiptsMixin, RewritesMixin, MembershipMixin, StoreBase):
+class Store(SessionsMixin, ReceiptsMixin, RewritesMixin, MembershipMixin, QueryMixin, ExportMixin, MaintenanceMixin,
+            StoreBase):
     """A mobstore database: sessions, peer metadata, runtime receipts and the event log.
 
     Thread-safe (one lock per store); one process may open a file several times and

@@ -15,7 +15,8 @@ from engine.demo import mob_metadata
 
 from .conftest import MEERKAT_DIR
 
-COMMANDS = ["demo", "import-meerkat", "verify", "members", "reconcile", "stats"]
+COMMANDS = ["demo", "import-meerkat", "verify", "members", "reconcile", "stats", "sessions", "messages", "mobs",
+            "sql", "vacuum", "prune-events"]
 
 
 def run(*args, check_json=False):
@@ -43,7 +44,8 @@ def test_demo_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert doc["turns"] == 18 and doc["messages"] == 36
     assert doc["receipts_ok"] == doc["receipts"] == 18 and doc["verify_ok"] is True
-    assert doc["turns_per_second"] > 0 and doc["members"] == 7  # 6 agents + 1 duplicate claim
+    assert doc["turns_per_second"] > 0 and doc["member_sessions"] == 7  # 6 agents + 1 duplicate claim
+    assert doc["planted_found"] is True and doc["roster_entries"] == 7
     assert {b["reason"] for b in doc["broken"]} == {"realm_mismatch", "label_role_mismatch", "comms_name_not_three_parts"}
     assert doc["missing"] == [["planner", "agent-missing"]]
     proc, stats = run("stats", db, "--json", check_json=True)
@@ -53,7 +55,8 @@ def test_demo_json(tmp_path):
 def test_demo_default_human_output():
     proc = run("demo")
     assert proc.returncode == 0, proc.stderr
-    assert "turns/s" in proc.stdout and "receipts ok" in proc.stdout
+    assert "turns/s" in proc.stdout and "Exactly what was planted." in proc.stdout
+    assert "Verified 192 of 192 receipts" in proc.stdout
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Read-only commands over one store: verify, members, reconcile, stats."""
+"""Read-only commands over one store: verify, members, reconcile, stats, sessions, messages,
+mobs and sql."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 
@@ -13,10 +15,14 @@ from ._common import (
     EXIT_OK,
     _db_bytes,
     _emit_json,
+    _emit_table,
     _errors,
     _Fail,
     _open_existing,
     _progress,
+    human_bytes,
+    note,
+    output_options,
 )
 from .app import cli
 
@@ -49,18 +55,16 @@ def verify(db_path: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("db_path", metavar="DB", type=str)
 @click.argument("mob_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the members as JSON.")
-def members(db_path: str, mob_id: str, as_json: bool) -> None:
-    """List the sessions that belong to MOB_ID (the seed rule)."""
+@output_options()
+def members(db_path: str, mob_id: str, fmt: str | None) -> None:
+    """List the sessions that validly belong to MOB_ID (docs/membership.md has the rule)."""
     with _errors(), _open_existing(db_path) as store:
         found = store.mob_members(mob_id)
-    if as_json:
-        _emit_json({"mob_id": mob_id, "members": [
-            {"session_id": m.session_id, "profile": m.profile, "meerkat_id": m.meerkat_id} for m in found]})
-    else:
-        for m in found:
-            click.echo(f"{m.session_id}\t{m.profile}\t{m.meerkat_id}")
-        click.echo(f"{len(found)} members of {mob_id}", err=True)
+    _emit_table(("session_id", "profile", "meerkat_id"), found, fmt,
+                {"mob_id": mob_id, "members": [m._asdict() for m in found]} if fmt == "json" else None)
+    if fmt is None:
+        note(f"{len(found):,} members of {mob_id}" + ("" if found else
+             " (`mobstore mobs DB` lists the mob ids this file knows)"))
 
 
 def _read_roster(path: str) -> list[tuple[str, str]]:
@@ -108,8 +112,13 @@ def reconcile(db_path: str, mob_id: str, roster: str | None, accept_newer: bool,
     if as_json:
         _emit_json(rec.to_dict())
     else:
-        click.echo(f"mob {mob_id}: {len(rec.members)} members, {len(rec.broken)} broken claims, "
-                   f"{len(rec.duplicates)} duplicated slots, {len(rec.missing)} missing, {len(rec.unexpected)} unexpected")
+        click.echo(f"mob {mob_id}: {len(rec.members):,} members, {len(rec.broken):,} broken claims, "
+                   f"{len(rec.duplicates):,} duplicated slots")
+        if rec.roster_given:
+            click.echo(f"roster: {len(rec.missing):,} on the roster without a valid session, "
+                       f"{len(rec.unexpected):,} valid members not on the roster")
+        else:
+            click.echo("roster: not checked (no --roster given)")
         for b in rec.broken:
             click.echo(f"broken\t{b.session_id}\t{b.reason}\t{b.comms_name}")
         for d in rec.duplicates:
@@ -121,19 +130,120 @@ def reconcile(db_path: str, mob_id: str, roster: str | None, accept_newer: bool,
     sys.exit(EXIT_OK if rec.ok else EXIT_FOUND)
 
 
+_STATS_EXPLAINED = {
+    "sessions": "sessions in the store",
+    "messages": "messages in all transcripts",
+    "message_bytes": "bytes of stored message JSON",
+    "receipts": "runtime receipts",
+    "events": "entries in the event log (mobstore prune-events trims it)",
+    "database_bytes": "pages in use x page size: the database's logical size",
+    "file_bytes": "bytes on disk now: the file plus its write-ahead log (-wal)",
+    "schema_version": "mobstore schema version of the file",
+    "digest_impl": "digest implementation of this mobstore (native C, or the Python fallback)",
+}
+
+
 @cli.command()
 @click.argument("db_path", metavar="DB", type=str)
-@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-def stats(db_path: str, as_json: bool) -> None:
-    """Sessions, messages, receipts, bytes, schema version and digest path."""
+@output_options(table=False)
+def stats(db_path: str, fmt: str | None) -> None:
+    """Sessions, messages, receipts, sizes, schema version and digest path."""
     with _errors(), _open_existing(db_path) as store:
         s = store.stats()
     s["file_bytes"] = _db_bytes(db_path)
     s["digest_impl"] = digest.DIGEST_IMPL
-    if as_json:
+    if fmt == "json":
         _emit_json(s)
+        return
+    width = max(map(len, s))
+    for key, value in s.items():
+        shown = human_bytes(value) if key.endswith("_bytes") else (f"{value:,}" if isinstance(value, int) else value)
+        click.echo(f"{key:<{width}}  {shown:>14}  {_STATS_EXPLAINED.get(key, '')}")
+
+
+def _iso(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _comms_name(metadata: dict) -> str | None:
+    sm = metadata.get("session_metadata")
+    return sm.get("comms_name") if isinstance(sm, dict) else None
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=str)
+@click.option("--mob", "mob_id", help="Only sessions whose metadata claims this mob.")
+@click.option("--limit", type=click.IntRange(0), help="At most this many sessions.")
+@output_options()
+def sessions(db_path: str, mob_id: str | None, limit: int | None, fmt: str | None) -> None:
+    """List sessions, newest first: id, times (UTC), message count, digest profile, comms name."""
+    columns = ("session_id", "created_at", "updated_at", "messages", "profile", "comms_name")
+    with _errors(), _open_existing(db_path) as store:
+        rows = [(s.id, _iso(s.created_at_ms), _iso(s.updated_at_ms), s.message_count, s.digest_profile,
+                 _comms_name(s.metadata)) for s in store.sessions(mob_id=mob_id, limit=limit)]
+    _emit_table(columns, rows, fmt)
+    if fmt is None:
+        note(f"{len(rows):,} sessions" + (f" claiming mob {mob_id}" if mob_id else ""))
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=str)
+@click.argument("session_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Every session's messages, each line "
+              '{"session_id", "index", "message"}.')
+@click.option("--start", type=int, default=0, show_default=True, help="First message (Python slice rules).")
+@click.option("--stop", type=int, help="End of the range (exclusive).")
+def messages(db_path: str, session_id: str | None, every: bool, start: int, stop: int | None) -> None:
+    """Print a transcript as JSON Lines: one stored message per line, byte for byte."""
+    if every == (session_id is not None):
+        raise _Fail("give either SESSION_ID or --all")
+    with _errors(), _open_existing(db_path) as store:
+        out = click.get_binary_stream("stdout")
+        if every:
+            store.export_jsonl(out)
+        else:
+            store.export_jsonl(out, session_id, start=start, stop=stop)
+        out.flush()
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=str)
+@click.option("--accept-newer", is_flag=True, help="Also count realm mob.<M> and mob_member_binding claims.")
+@output_options()
+def mobs(db_path: str, accept_newer: bool, fmt: str | None) -> None:
+    """The mob ids sessions claim, with member, broken-claim and duplicated-slot counts."""
+    with _errors(), _open_existing(db_path) as store:
+        found = store.mobs(accept_newer=accept_newer)
+    _emit_table(("mob_id", "claims", "members", "broken", "duplicated_slots"),
+                [(m.mob_id, m.claims, m.members, m.broken, m.duplicated_slots) for m in found], fmt)
+    if fmt is None and not found:
+        note("no session in this file claims a mob")
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=str)
+@click.argument("query")
+@click.option("--param", "params", multiple=True, help="A value for the next `?` (repeatable, bound as text).")
+@output_options()
+def sql(db_path: str, query: str, params: tuple[str, ...], fmt: str | None) -> None:
+    """Run one read-only SQL query (writes are refused, exit 2). Tables: docs/schema.md.
+
+    Use this instead of opening the file with another SQLite library in a process that
+    also writes it (docs/durability.md explains why)."""
+    with _errors(), _open_existing(db_path) as store:
+        result = store.query(query, list(params))
+    if fmt == "json":
+        _emit_json({"columns": list(result.columns),
+                    "rows": [[_json_value(v) for v in row] for row in result.rows]})
     else:
-        for key, value in s.items():
-            click.echo(f"{key}: {value}")
+        _emit_table(result.columns, result.rows, fmt)
 
 
+def _json_value(value: object) -> object:
+    """BLOB columns (message bodies, JSON documents) as text when they are UTF-8, else hex."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"hex": value.hex()}
+    return value
