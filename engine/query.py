@@ -91,7 +91,7 @@ class QueryMixin:
                 for row in cursor.execute(sql, params):
                     rows.append(row)
                     if len(rows) > max_rows:
-                        raise InvalidInputError(f"the query returned more than {max_rows:,} rows; add a LIMIT")
+                        raise InvalidInputError(f"the query returned more than {max_rows:,} rows; add a LIMIT")  # sql-safe: an error message, not SQL
                 columns = described[-1] if described else ()
             except apsw.AuthError:
                 raise InvalidInputError("only read-only SQL is allowed (SELECT, read pragmas); "
