@@ -21,7 +21,7 @@ from .errors import (
 from .maintenance import VacuumReport
 from .membership import BrokenClaim, Duplicate, Member, MobSummary, Reconciliation
 from .query import QueryResult
-from .receipts import Mismatch, RunBoundaryReceipt, VerifyReport
+from .receipts import Mismatch, RunBoundaryReceipt, Turn, VerifyReport
 from .rewrites import PurgeReport, Rewrite
 from .sessions import Event, Session
 from .store import Store, open  # noqa: A004 - engine.open is the documented entry point
@@ -33,6 +33,7 @@ __all__ = [
     "Session",
     "Event",
     "RunBoundaryReceipt",
+    "Turn",
     "VerifyReport",
     "Mismatch",
     "Rewrite",

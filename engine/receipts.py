@@ -138,6 +138,51 @@ def check_profile(profile: str) -> str:
     return profile
 
 
+@dataclasses.dataclass(frozen=True)
+class Turn:
+    """One turn for Store.apply_runtime_turns: the arguments of apply_runtime_turn."""
+
+    session_id: str
+    run_id: str
+    messages: Iterable[dict | bytes]
+    boundary: str = "run_start"
+    contributing_input_ids: Iterable[str] = ()
+
+    @classmethod
+    def of(cls, item) -> "Turn":
+        if isinstance(item, Turn):
+            return item
+        if isinstance(item, tuple) and 3 <= len(item) <= 5:
+            return cls(*item)
+        raise InvalidInputError(
+            f"a turn must be a Turn or a (session_id, run_id, messages) tuple, not {type(item).__name__}")
+
+    def _prepared(self) -> "_PreparedTurn":
+        """Every argument checked and every message encoded, before any lock is taken."""
+        check_id(self.session_id)
+        check_id(self.run_id, "run_id")
+        check_boundary(self.boundary)
+        input_ids = check_input_ids(self.contributing_input_ids)
+        return _PreparedTurn(self.session_id, self.run_id, normalise_messages(self.messages), self.boundary, input_ids)
+
+
+@dataclasses.dataclass(frozen=True)
+class _PreparedTurn:
+    session_id: str
+    run_id: str
+    bodies: list[bytes]
+    boundary: str
+    input_ids: tuple[str, ...]
+
+
+def _indexed(exc: MobstoreError, i: int) -> MobstoreError:
+    """The same error class, its message prefixed with the turn's index."""
+    try:
+        return type(exc)(f"turns[{i}]: {exc}")
+    except TypeError:  # pragma: no cover - every package error takes one message
+        return exc
+
+
 class ReceiptsMixin:
     """apply_runtime_turn, receipts, transcript_digest and verify of Store."""
 
@@ -153,44 +198,92 @@ class ReceiptsMixin:
         """Append a turn's messages and commit its receipt in ONE transaction: the messages,
         the advanced digest state, the receipt (digest of the whole transcript after the
         apply, sequence = max+1 per (session, run) from 0) and one receipt_committed event
-        (detail: run_id, sequence, message_count, appended). All or nothing.
+        (detail: run_id, sequence, message_count, appended). All or nothing; returns once
+        the commit is durable. Turns of other threads waiting at the same moment share the
+        commit (group commit, engine/groupcommit.py), each in its own savepoint.
 
         Runs: BEGIN IMMEDIATE; INSERT INTO ms_messages ...; UPDATE ms_sessions ...;
               SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?;
               INSERT INTO ms_receipts ...; INSERT INTO ms_events ...; COMMIT
         """
-        check_id(session_id)
-        check_id(run_id, "run_id")
-        check_boundary(boundary)
-        input_ids = check_input_ids(contributing_input_ids)
-        bodies = normalise_messages(messages)
+        turn = Turn(session_id, run_id, messages, boundary, contributing_input_ids)._prepared()
+        return self._write(lambda con: self._apply_turn_locked(con, turn))
+
+    def apply_runtime_turns(self, turns: Iterable["Turn"], *, return_exceptions: bool = False) -> list:
+        """Apply several turns (each a `Turn`, or a (session_id, run_id, messages) tuple) in
+        ONE transaction and one fsync, in order; a later turn of the same session sees the
+        earlier ones (its digest and sequence follow them). Returns the receipts in order.
+
+        All or nothing by default: if any turn is invalid, nothing is written and the error
+        names it ("turns[i]: ..."). With return_exceptions=True each turn is applied in its
+        own savepoint and a failing turn's exception is returned in its place (as
+        asyncio.gather does) while the others commit."""
+        if isinstance(turns, (str, bytes, dict, Turn)):
+            raise InvalidInputError("turns must be a list of Turn values")
+        try:
+            items = list(turns)
+        except TypeError:
+            raise InvalidInputError(f"turns must be a list of Turn values, not {type(turns).__name__}") from None
+        prepared: list = []
+        for i, item in enumerate(items):
+            try:
+                prepared.append(Turn.of(item)._prepared())
+            except MobstoreError as exc:
+                if not return_exceptions:
+                    raise _indexed(exc, i) from None
+                prepared.append(exc)
+        if not return_exceptions:
+            def apply_all(con):
+                out = []
+                for i, turn in enumerate(prepared):
+                    try:
+                        out.append(self._apply_turn_locked(con, turn))
+                    except MobstoreError as exc:
+                        raise _indexed(exc, i) from None
+                return out
+            return self._write(apply_all) if prepared else []
+        live = [t for t in prepared if not isinstance(t, BaseException)]
+        jobs = iter(self._group.run_each([lambda con, t=t: self._apply_turn_locked(con, t) for t in live]))
+        out = []
+        for turn in prepared:
+            if isinstance(turn, BaseException):
+                out.append(turn)
+                continue
+            job = next(jobs)
+            try:
+                out.append(job.outcome())
+            except MobstoreError as exc:
+                out.append(exc)
+        return out
+
+    def _apply_turn_locked(self, con, turn: "_PreparedTurn") -> RunBoundaryReceipt:
+        """apply_runtime_turn's writes inside an open transaction (validated input)."""
         at = now_ms()
-        with self.transaction() as con:
-            num, count, state = self._append_locked(con, session_id, bodies, at)
-            profile = state.profile
-            (last,) = con.execute(
-                "SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?", (num, run_id)
-            ).fetchone()
-            receipt = RunBoundaryReceipt(
-                session_id=session_id,
-                run_id=run_id,
-                boundary=boundary,
-                contributing_input_ids=input_ids,
-                conversation_digest=state.digest(),
-                message_count=count,
-                sequence=0 if last is None else last + 1,
-            )
-            con.execute(
-                "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
-                "message_count, profile, contributing_input_ids, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?)",
-                (num, run_id, receipt.sequence, boundary, receipt.conversation_digest, count, profile,
-                 orjson.dumps(input_ids), at),
-            )
-            # One event for the turn (its messages and its receipt): one row less per turn.
-            self.log_event(
-                con, "receipt_committed", session_id,
-                {"run_id": run_id, "sequence": receipt.sequence, "message_count": count, "appended": len(bodies)}, at,
-            )
+        num, count, state = self._append_locked(con, turn.session_id, turn.bodies, at)
+        (last,) = con.execute(
+            "SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?", (num, turn.run_id)
+        ).fetchone()
+        receipt = RunBoundaryReceipt(
+            session_id=turn.session_id,
+            run_id=turn.run_id,
+            boundary=turn.boundary,
+            contributing_input_ids=turn.input_ids,
+            conversation_digest=state.digest(),
+            message_count=count,
+            sequence=0 if last is None else last + 1,
+        )
+        con.execute(
+            "INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
+            "message_count, profile, contributing_input_ids, committed_at_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+            (num, turn.run_id, receipt.sequence, turn.boundary, receipt.conversation_digest, count, state.profile,
+             orjson.dumps(turn.input_ids), at),
+        )
+        # One event for the turn (its messages and its receipt): one row less per turn.
+        self.log_event(
+            con, "receipt_committed", turn.session_id,
+            {"run_id": turn.run_id, "sequence": receipt.sequence, "message_count": count,
+             "appended": len(turn.bodies)}, at,
+        )
         return receipt
 
     def receipts(self, session_id: str | None = None, *, run_id: str | None = None) -> list[RunBoundaryReceipt]:

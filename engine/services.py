@@ -15,7 +15,9 @@ Two services share one surface:
 Threading: each service owns one single-thread executor and every store call runs there,
 never on the event loop thread. One worker per service serialises its SQLite work (SQLite
 has one writer anyway) and returns results in submission order, so events are published in
-commit order. Live-session state is touched only on the loop thread; the worker is handed
+commit order. Calls made while the worker is busy wait on the loop and go to it together as
+the next batch: one executor hop and, if any of them writes, one store transaction with one
+fsync for all of them, each call in its own savepoint (group commit, docs/group-commit.md). Live-session state is touched only on the loop thread; the worker is handed
 immutable snapshots (bytes, tuples).
 
 Checkpoint and flush policy (persistent service):
@@ -69,6 +71,9 @@ from .sessions import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_INTERVAL = 5.0  # seconds
+# Loop iterations a hand-over waits for the callers of the previous batch to come back
+# (a turn on a live session needs 4 from its answer to its next call: task, shield, caller).
+_MAX_DEFER = 6
 
 EVENT_KINDS = (
     "session_created",
@@ -357,6 +362,12 @@ class _SessionService:
         self._close_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task] = set()
         self._adapter: RuntimeAdapter | None = None
+        # Worker calls not yet handed over (fn, args, kind, future), and the batch on the worker.
+        self._pending: list[tuple] = []
+        self._running: asyncio.Future | None = None
+        self._expect = 0     # calls answered by the last batch: how many may come right back
+        self._deferred = 0   # loop iterations the next hand-over has waited for them (0: none)
+        self.batches = 0     # batches handed to the worker (each one executor hop)
 
     # -- facts ---------------------------------------------------------------------------------
     @property
@@ -382,18 +393,97 @@ class _SessionService:
         if self._closing:
             raise StoreError("the session service is closed")
 
-    def _with_store(self, fn, *args):
+    def _opened(self) -> _store.Store:
         if self._store is None:  # worker thread only
             self._store = _store.open(self._path, synchronous=self._synchronous)
-        return fn(self._store, *args)
+        return self._store
 
-    async def _call(self, fn, *args):
-        """fn(store, *args) on this service's worker thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._with_store, fn, *args)
+    async def _call(self, fn, *args, write: bool = False):
+        """fn(store, *args) on this service's worker thread, in submission order. Calls made
+        while a batch is on the worker wait on the loop and go to it together as the next
+        batch: one executor hop for all of them and, when any of them writes, ONE store
+        transaction (each call in its own savepoint, one fsync; engine/groupcommit.py)."""
+        return await self._submit(fn, args, "write" if write else "read")
 
     async def _run(self, fn, *args):
         """fn(*args) on the worker thread (CPU work that must stay ordered with store work)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._submit(fn, args, "plain")
+
+    def _submit(self, fn, args, kind: str) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, args, kind, future))
+        if self._running is None and (not self._deferred or len(self._pending) >= self._expect):
+            self._hand_over()
+        return future
+
+    def _hand_over_later(self) -> None:
+        """Loop thread, after a batch was answered: the callers it woke need a few loop
+        iterations (their tasks, shields, events) to submit their next call. Hand over when
+        as many calls are pending as the batch answered, or after MAX_DEFER iterations:
+        otherwise the first caller back would go alone and the rest make the next batch."""
+        if self._running is not None or not self._deferred:
+            return
+        self._deferred += 1
+        if len(self._pending) >= self._expect or self._deferred > _MAX_DEFER:
+            self._hand_over()
+        else:
+            asyncio.get_running_loop().call_soon(self._hand_over_later)
+
+    def _hand_over(self) -> None:
+        """Loop thread: send every pending call (not cancelled meanwhile) as one batch."""
+        self._deferred = 0
+        batch = [item for item in self._pending if not item[3].cancelled()]
+        self._pending = []
+        if not batch:
+            return
+        jobs = [(fn, args, kind) for fn, args, kind, _f in batch]
+        self.batches += 1
+        running = asyncio.wrap_future(self._executor.submit(self._run_batch, jobs))
+        self._running = running
+        running.add_done_callback(lambda done: self._answer(batch, done))
+
+    def _answer(self, batch: list[tuple], done: asyncio.Future) -> None:
+        """Loop thread: resolve the batch's futures in submission order (their awaiting tasks
+        resume in that order, so events are published in commit order), then send the next."""
+        self._running = None
+        if done.cancelled():
+            outcomes = [(asyncio.CancelledError(), None)] * len(batch)
+        elif done.exception() is not None:
+            outcomes = [(done.exception(), None)] * len(batch)
+        else:
+            outcomes = done.result()
+        for (_fn, _args, _kind, future), (error, value) in zip(batch, outcomes):
+            if future.cancelled():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+        self._expect = len(batch)
+        if len(self._pending) >= self._expect or self._expect == 1 or self._closing:
+            self._hand_over()
+        else:
+            self._deferred = 1
+            asyncio.get_running_loop().call_soon(self._hand_over_later)
+
+    def _run_batch(self, jobs: list[tuple]) -> list[tuple]:
+        """Worker thread: the calls of one batch in order; [(error, value)] for each. With a
+        write among them they all run in one store transaction (reads then see the writes
+        queued before them, as on a one-thread executor)."""
+        def call(fn, args, kind):
+            return fn(*args) if kind == "plain" else fn(self._opened(), *args)
+
+        if not any(kind == "write" for _fn, _args, kind in jobs):
+            out = []
+            for fn, args, kind in jobs:
+                try:
+                    out.append((None, call(fn, args, kind)))
+                except BaseException as exc:  # noqa: BLE001 - raised by the caller's await
+                    out.append((exc, None))
+            return out
+        store = self._opened()
+        parts = store._group.run_each([lambda _con, j=j: call(*j) for j in jobs])
+        return [(part.error, part.value) for part in parts]
 
     async def _guarded(self, coro):
         """Run coro to completion even if the caller is cancelled: a write that reached the
@@ -404,7 +494,9 @@ class _SessionService:
         return await asyncio.shield(task)
 
     async def _drain(self) -> None:
-        while self._inflight:
+        while self._inflight or self._running is not None:
+            if self._running is not None:
+                await asyncio.wait([self._running])
             await asyncio.gather(*tuple(self._inflight), return_exceptions=True)
 
     def _emit(self, kind: str, session_id: str, detail: dict) -> None:
@@ -428,9 +520,10 @@ class _SessionService:
 
     @staticmethod
     def _turn(run_id, messages, boundary, contributing_input_ids) -> _Turn:
-        # Checked on the loop thread so a bad argument fails before any work is queued.
+        # Checked and encoded on the loop thread so a bad argument or message (one containing
+        # itself, say) fails before any work is queued and the worker only writes.
         return _Turn(check_id(run_id, "run_id"), check_boundary(boundary),
-                     check_input_ids(contributing_input_ids), messages)
+                     check_input_ids(contributing_input_ids), normalise_messages(messages))
 
     async def _known(self, session_id: str) -> bool:
         return await self._call(_exists, session_id)
@@ -503,7 +596,8 @@ class EphemeralSessionService(_SessionService):
                              messages: Iterable = ()) -> str:
         """Create a session (new UUIDv7 id unless given); returns its id."""
         self._check_open()
-        sid, bodies, _ = await self._call(_create_in_store, metadata, session_id, messages, self._profile)
+        messages = normalise_messages(messages)
+        sid, bodies, _ = await self._call(_create_in_store, metadata, session_id, messages, self._profile, write=True)
         self._emit("session_created", sid, {"message_count": len(bodies)})
         return sid
 
@@ -527,7 +621,7 @@ class EphemeralSessionService(_SessionService):
         self._check_open()
         check_id(session_id)
         turn = self._turn(run_id, messages, boundary, contributing_input_ids)
-        receipt, snapshot, appended = await self._call(_apply_in_store, session_id, turn, True)
+        receipt, snapshot, appended = await self._call(_apply_in_store, session_id, turn, True, write=True)
         self._emit_turn(session_id, receipt, appended)
         return ApplyOutput(receipt, snapshot)
 
@@ -535,14 +629,15 @@ class EphemeralSessionService(_SessionService):
         """Append messages to the in-memory session; returns its message count."""
         self._check_open()
         check_id(session_id)
-        count, appended = await self._call(_append_in_store, session_id, messages)
+        messages = normalise_messages(messages)  # on the loop: a bad message never reaches the worker
+        count, appended = await self._call(_append_in_store, session_id, messages, write=True)
         self._emit("messages_appended", session_id, {"appended": appended, "message_count": count, "persisted": False})
         return count
 
     async def set_live_metadata(self, session_id: str, metadata: dict) -> None:
         self._check_open()
         check_id(session_id)
-        await self._call(lambda store: store.set_metadata(session_id, metadata))
+        await self._call(lambda store: store.set_metadata(session_id, metadata), write=True)
         self._emit("metadata_changed", session_id, {"persisted": False})
 
     async def live_messages(self, session_id: str) -> list[dict]:
@@ -565,7 +660,7 @@ class EphemeralSessionService(_SessionService):
         """Drop the in-memory session (there is no persisted copy). True if it existed."""
         self._check_open()
         check_id(session_id)
-        dropped = await self._call(_delete_in_store, session_id)
+        dropped = await self._call(_delete_in_store, session_id, write=True)
         if dropped is None:
             return False
         self._emit("live_session_discarded", session_id, {"dropped_messages": dropped, "dropped_metadata": True})
@@ -649,7 +744,7 @@ class PersistentSessionService(_SessionService):
                 pending = tuple(live.pending)
                 metadata_json = live.metadata_json if live.metadata_json != live.written_metadata_json else None
             written = await self._call(self._write_live, live.session_id, live.persisted_count,
-                                       pending, metadata_json, turn, reason)
+                                       pending, metadata_json, turn, reason, write=True)
             live.absorb_commit(flushed=len(pending), metadata_json=metadata_json, missed=written.missed,
                                reset=written.reset, turn=written.turn_bodies)
             if reason is not None:
@@ -671,7 +766,9 @@ class PersistentSessionService(_SessionService):
         """Create the session in the store (committed on return, as the seed saves once on
         create) and hold it live. Returns its id."""
         self._check_open()
-        sid, bodies, metadata_json = await self._call(_create_in_store, metadata, session_id, messages, self._profile)
+        messages = normalise_messages(messages)
+        sid, bodies, metadata_json = await self._call(_create_in_store, metadata, session_id, messages,
+                                                      self._profile, write=True)
         if sid not in self._live and not self._closing:
             self._install(LiveSession(sid, self._profile, bodies, metadata_json))
         self._emit("session_created", sid, {"message_count": len(bodies)})
@@ -703,7 +800,7 @@ class PersistentSessionService(_SessionService):
         if live is not None:
             _written, receipt = await self._guarded(self._commit(live, turn=turn))
             return ApplyOutput(receipt, None)
-        receipt, _snapshot, appended = await self._call(_apply_in_store, session_id, turn, False)
+        receipt, _snapshot, appended = await self._call(_apply_in_store, session_id, turn, False, write=True)
         self._emit_turn(session_id, receipt, appended)
         return ApplyOutput(receipt, None)
 
@@ -712,11 +809,12 @@ class PersistentSessionService(_SessionService):
         them. Every message is validated now. Returns the live message count."""
         self._check_open()
         check_id(session_id)
+        encoded = normalise_messages(messages)  # on the loop: a bad message never reaches the worker
         bodies = None
         while True:
             live = await self._activate(session_id)
             if bodies is None:
-                bodies = await self._run(_validated_bodies, messages, live.profile)
+                bodies = await self._run(_validated_bodies, encoded, live.profile)
             if self._live.get(session_id) is live:  # not discarded while we validated
                 break
         live.append(bodies)

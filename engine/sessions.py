@@ -23,6 +23,13 @@ from . import _args, digest
 from .errors import InvalidInputError, SessionExistsError, SessionNotFoundError
 
 MAX_MESSAGES_PER_SESSION = 1 << 32  # the index part of ms_messages.key
+# The largest message (its stored JSON bytes) any write takes, checked before any other work:
+# below SQLite's length limit (10^9 bytes: apsw.TooBigError inside the transaction) and the
+# C canonicalizer's (2^31 - 1). docs/dict-messages.md.
+MAX_MESSAGE_BYTES = 256 << 20
+# Calls with more messages than this keep each encoded dict in an exact-size copy: orjson's
+# result holds a 4 KiB buffer, so 10^6 small dicts would otherwise hold 4 GB at once.
+COMPACT_ABOVE = 4096
 MAX_ID_LENGTH = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_METADATA_DEPTH = 127  # serde_json fails on the 128th nested level, as for messages
@@ -258,16 +265,23 @@ def normalise_messages(messages: Any) -> list[bytes]:
         items = list(messages)
     except TypeError:
         raise InvalidInputError(f"messages must be a list, not {type(messages).__name__}") from None
+    limit = MAX_MESSAGE_BYTES
+    compact = len(items) > COMPACT_ABOVE
     out = []
+    append = out.append
+    encode = digest.message_bytes
     for index, message in enumerate(items):
         if isinstance(message, str):
             # Ambiguous (JSON text, or a user's words?) and not what the API takes: refuse it.
             raise InvalidInputError(f"message {index}: a message must be a dict or JSON bytes, not str "
                                     "(pass JSON text as bytes: text.encode())")
         try:
-            out.append(digest.message_bytes(message))
+            body = encode(message)
         except InvalidInputError as exc:
             raise InvalidInputError(f"message {index}: {exc}") from None
+        if len(body) > limit:
+            raise InvalidInputError(f"message {index}: {len(body):,} bytes is over the limit of {limit:,} bytes")
+        append(bytes(memoryview(body)) if compact and body is not message else body)
     return out
 
 
@@ -347,7 +361,8 @@ class SessionsMixin:
         body, facts = encode_metadata(metadata)
         bodies = normalise_messages(messages)
         at = now_ms()
-        with self.transaction() as con:
+
+        def create(con):
             if con.execute("SELECT 1 FROM ms_sessions WHERE id = ?", (session_id,)).fetchone():
                 raise SessionExistsError(f"session {session_id!r} already exists")
             con.execute(
@@ -359,6 +374,8 @@ class SessionsMixin:
             self.log_event(con, "session_created", session_id, {"message_count": len(bodies)}, at)
             if bodies:
                 self._append_locked(con, session_id, bodies, at)
+
+        self._write(create)
         return session_id
 
     def append_messages(self, session_id: str, messages: Iterable[dict | bytes]) -> int:
@@ -371,11 +388,14 @@ class SessionsMixin:
         check_id(session_id)
         bodies = normalise_messages(messages)
         at = now_ms()
-        with self.transaction() as con:
+
+        def append(con):
             _num, new_count, _state = self._append_locked(con, session_id, bodies, at)
             if bodies:
                 self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count}, at)
-        return new_count
+            return new_count
+
+        return self._write(append)
 
     def raw_messages(self, session_id: str, start: int = 0, stop: int | None = None) -> list[bytes]:
         """Stored JSON bytes of messages [start, stop) (Python slice rules, negatives allowed).
@@ -488,7 +508,8 @@ class SessionsMixin:
         check_id(session_id)
         body, facts = encode_metadata(metadata)
         at = now_ms()
-        with self.transaction() as con:
+
+        def replace(con):
             self._session_row(con, session_id)
             con.execute(
                 "UPDATE ms_sessions SET metadata_json = ?, updated_at_ms = ? WHERE id = ?", (body, at, session_id)
@@ -496,12 +517,15 @@ class SessionsMixin:
             con.execute(_UPSERT_BINDING, facts.row(session_id))
             self.log_event(con, "metadata_changed", session_id, {}, at)
 
+        self._write(replace)
+
     def delete_session(self, session_id: str) -> bool:
         """Delete a session with its messages, receipts and binding facts. True if it existed.
 
         Runs: DELETE FROM ms_messages WHERE key >= num*2^32 AND key < (num+1)*2^32; ..."""
         check_id(session_id)
-        with self.transaction() as con:
+
+        def delete(con) -> bool:
             row = con.execute("SELECT num, message_count FROM ms_sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 return False
@@ -512,7 +536,9 @@ class SessionsMixin:
             con.execute("DELETE FROM ms_bindings WHERE session_id = ?", (session_id,))
             con.execute("DELETE FROM ms_sessions WHERE num = ?", (num,))  # receipts cascade
             self.log_event(con, "session_deleted", session_id, {"message_count": count})
-        return True
+            return True
+
+        return self._write(delete)
 
     def events(self, after: int = 0, *, session_id: str | None = None, limit: int | None = None) -> list[Event]:
         """Events with seq > after, oldest first (durable: written in the same transaction as

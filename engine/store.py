@@ -16,6 +16,7 @@ import apsw.bestpractice
 
 from . import _args, schema
 from .errors import InvalidInputError, SchemaTooNewError, StoreError
+from .groupcommit import GroupCommit
 from .export import ExportMixin
 from .maintenance import MaintenanceMixin
 from .membership import MembershipMixin
@@ -108,6 +109,8 @@ class StoreBase:
         self._lock = threading.RLock()
         self._depth = 0  # transaction() nesting
         self._read_depth = 0  # reading() nesting
+        self._owner: int | None = None  # thread id inside transaction()/reading()/a group commit
+        self._group = GroupCommit(self)
         fs_path = None if path == MEMORY else _filesystem_path(path)
         self._fs_path = fs_path
         existed = {p for p in _side_files(fs_path) if os.path.exists(p)}
@@ -163,7 +166,18 @@ class StoreBase:
             raise StoreError("the store is closed")
         return self._con
 
+    @property
+    def group_commit_stats(self) -> dict:
+        """{"batches", "jobs", "largest_batch"} of the writes this Store committed through
+        group commit (engine/groupcommit.py): jobs / batches is the fsyncs shared."""
+        return self._group.stats()
+
     # -- transactions --------------------------------------------------------------------------
+    def _write(self, fn):
+        """fn(con) in a write transaction shared with the writes of other threads waiting at
+        the same time (group commit); returns once the commit is durable."""
+        return self._group.run(fn)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
         """Atomic write scope: BEGIN IMMEDIATE at the outermost level (the write lock is
@@ -182,10 +196,14 @@ class StoreBase:
             except apsw.Error as exc:
                 raise _store_error(exc) from None
             self._depth += 1
+            if outer:
+                self._owner = threading.get_ident()
             try:
                 yield con
             except BaseException:
                 self._depth -= 1
+                if outer:
+                    self._owner = None
                 if outer:
                     con.execute("ROLLBACK")
                 else:
@@ -193,6 +211,8 @@ class StoreBase:
                     con.execute(f"RELEASE {name}")  # sql-safe: name from our depth counter
                 raise
             self._depth -= 1
+            if outer:
+                self._owner = None
             try:
                 con.execute("COMMIT" if outer else f"RELEASE {name}")  # sql-safe: name from our depth counter
             except apsw.Error as exc:
@@ -216,10 +236,12 @@ class StoreBase:
                 return
             con.execute("BEGIN")
             self._read_depth = 1
+            self._owner = threading.get_ident()
             try:
                 yield con
             finally:
                 self._read_depth = 0
+                self._owner = None
                 con.execute("COMMIT")
 
 

@@ -311,6 +311,180 @@ def test_stress_sigkill_during_turns(tmp_path, rng, request):
 
 
 # ------------------------------------------------------------------------------------------
+# Group commits: several threads share one Store, so their turns commit together (one
+# BEGIN IMMEDIATE ... COMMIT, each turn in its savepoint; engine/groupcommit.py), and now and
+# then a thread hands several turns to apply_runtime_turns at once. Each thread has its own
+# sessions and its own plan, so the parent replays every thread like the single writer above;
+# each thread has at most one call in flight at the kill, whole or absent (a batch call: all
+# of its turns or none).
+
+GROUP_THREADS = 4
+GROUP_SESSIONS_PER_THREAD = 2
+
+
+def group_plan(seed, session_ids, tag):
+    """Yield lists of turns: one turn (apply_runtime_turn) or 2-3 (apply_runtime_turns)."""
+    import random as _random
+
+    rng = _random.Random(seed ^ 0x5EED)
+    turns = turn_plan(seed, session_ids, tag)
+    while True:
+        yield [next(turns) for _ in range(1 if rng.random() < 0.8 else rng.randint(2, 3))]
+
+
+GROUP_CHILD = (
+    "import os, sys, threading\n"
+    "import engine\n"
+    + textwrap.dedent(inspect.getsource(session_metadata))
+    + textwrap.dedent(inspect.getsource(turn_plan))
+    + textwrap.dedent(inspect.getsource(group_plan))
+    + textwrap.dedent("""
+    db, seed, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    groups = [g.split(",") for g in sys.argv[4].split(";")]
+    store = engine.open(db)
+    for sids in groups:
+        for sid in sids:
+            if store.session(sid) is None:
+                store.create_session(session_metadata(sid), session_id=sid)
+                os.write(1, f"CREATED {sid}\\n".encode())
+    go = threading.Barrier(len(groups) + 1)
+
+    def agent(k, sids):
+        go.wait()
+        for item in group_plan(seed + k, sids, f"{tag}t{k}"):
+            if len(item) == 1:
+                sid, run, msgs, boundary, ids = item[0]
+                receipts = [store.apply_runtime_turn(sid, run, msgs, boundary=boundary, contributing_input_ids=ids)]
+            else:
+                receipts = store.apply_runtime_turns([engine.Turn(*t) for t in item])
+            batches = store.group_commit_stats["batches"]
+            # One write(2) for the call's lines, after it returned: all acknowledged at once.
+            os.write(1, "".join(f"ACK {k} {t[0]} {t[1]} {r.sequence} {r.message_count} {r.conversation_digest} {batches}\\n"
+                                for t, r in zip(item, receipts)).encode())
+
+    threads = [threading.Thread(target=agent, args=(k, sids), daemon=True) for k, sids in enumerate(groups)]
+    for t in threads:
+        t.start()
+    os.write(1, b"READY\\n")
+    go.wait()
+    for t in threads:
+        t.join()
+    """)
+)
+
+
+def check_group_file(db: str, models: list, seeds: list, tags: list, lines: list[str]) -> dict:
+    """check_file for a file several threads wrote through group commits."""
+    created = [line.split()[1] for line in lines if line.startswith("CREATED ")]
+    acks = [line.split() for line in lines if line.startswith("ACK ")]
+    if not os.path.exists(db) or os.path.getsize(db) == 0:
+        assert not acks and not created
+        return {"acked": 0, "batches": 0, "in_flight_committed": 0}
+    con = apsw.Connection(db)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+        has_schema = con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'ms_sessions'").fetchone()[0]
+    finally:
+        con.close()
+    if not has_schema:
+        assert not acks and not created
+        return {"acked": 0, "batches": 0, "in_flight_committed": 0}
+    in_flight_committed = 0
+    with engine.open(db) as store:
+        for k, model in enumerate(models):
+            model.created.update(sid for sid in model.session_ids if sid in created or store.session(sid))
+            for sid in model.created:
+                assert store.session(sid) is not None, f"acknowledged session {sid} is missing"
+            plan = group_plan(seeds[k], model.session_ids, tags[k])
+            mine = [a for a in acks if a[1] == str(k)]
+            done = 0
+            while done < len(mine):
+                item = next(plan)
+                assert done + len(item) <= len(mine), f"thread {k}: a call acknowledged only in part"
+                for turn in item:
+                    sid, run, seq, count, bodies = model.expect_turn(turn)
+                    expected_digest = model.commit_turn(sid, run, seq, count, bodies)
+                    assert mine[done][2:7] == [sid, run, str(seq), str(count), expected_digest], (k, mine[done])
+                    done += 1
+            # The call in flight: every one of its turns, or none.
+            item = next(plan)
+            trial = Model(model.session_ids)
+            trial.messages = {sid: list(v) for sid, v in model.messages.items()}
+            trial.next_seq = dict(model.next_seq)
+            before = {sid: len(v) for sid, v in model.messages.items()}
+            expected = []
+            for turn in item:
+                sid, run, seq, count, bodies = trial.expect_turn(turn)
+                trial.commit_turn(sid, run, seq, count, bodies)
+                expected.append((sid, run, seq, count, bodies))
+            touched = {t[0] for t in expected}
+            stored = {sid: store.message_count(sid) for sid in touched if sid in model.created}
+            if stored and all(stored[sid] == len(trial.messages[sid]) for sid in stored):
+                for sid, run, seq, count, bodies in expected:
+                    model.commit_turn(sid, run, seq, count, bodies)
+                in_flight_committed += 1
+            else:
+                assert all(stored[sid] == before[sid] for sid in stored), f"thread {k}: a call committed in part"
+        report = store.verify()
+        assert report.ok, report.mismatches
+        assert report.receipts == report.receipts_ok == sum(len(r) for m in models for r in m.receipts.values())
+        for model in models:
+            for sid in model.session_ids:
+                if sid not in model.created:
+                    continue
+                assert store.raw_messages(sid) == model.messages[sid], f"{sid}: stored messages differ"
+                got = {(r.run_id, r.sequence, r.message_count, r.conversation_digest) for r in store.receipts(sid)}
+                assert got == model.receipts[sid]
+                state = digest.TranscriptState.from_bytes(store.connection.execute(
+                    "SELECT sha256_state FROM ms_sessions WHERE id = ?", (sid,)).fetchone()[0])
+                assert state.digest() == digest.transcript_digest(model.messages[sid])
+        kinds = dict(store.connection.execute("SELECT kind, count(*) FROM ms_events GROUP BY kind").fetchall())
+        assert kinds.get("receipt_committed", 0) == sum(m.turns for m in models)
+    return {"acked": len(acks), "batches": max((int(a[7]) for a in acks), default=0),
+            "in_flight_committed": in_flight_committed}
+
+
+def group_crash_loop(tmp_path, rng: random.Random, iterations: int) -> dict:
+    stats = {"kills": 0, "acked_turns": 0, "commits_seen": 0, "in_flight_committed": 0}
+    for i in range(iterations):
+        db = str(tmp_path / f"group-{i}.db")
+        models = [Model([f"g{i}-t{k}-s{j}" for j in range(GROUP_SESSIONS_PER_THREAD)]) for k in range(GROUP_THREADS)]
+        seed = rng.randrange(1 << 30)
+        seeds = [seed + k for k in range(GROUP_THREADS)]
+        tags = [f"g{i}t{k}" for k in range(GROUP_THREADS)]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", GROUP_CHILD, db, str(seed), f"g{i}", ";".join(",".join(m.session_ids) for m in models)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
+        )
+        lines = kill_child(proc, wait_ready=True, delay=rng.uniform(0.0, MAX_RUN_SECONDS), what="group writer")
+        try:
+            got = check_group_file(db, models, seeds, tags, lines)
+        except AssertionError as exc:
+            raise AssertionError(f"after group kill {i} (seed {seed}): {exc}") from exc
+        stats["kills"] += 1
+        stats["acked_turns"] += got["acked"]
+        stats["commits_seen"] += got["batches"]
+        stats["in_flight_committed"] += got["in_flight_committed"]
+    return stats
+
+
+def test_sigkill_during_group_commits_loses_nothing_acknowledged(tmp_path, rng):
+    stats = group_crash_loop(tmp_path, rng, 10)
+    print(f"group commit crash loop: {stats}")
+    assert stats["kills"] == 10 and stats["acked_turns"] > 0
+    # The threads really shared commits: fewer commits than acknowledged turns.
+    assert stats["commits_seen"] < stats["acked_turns"], stats
+
+
+@pytest.mark.stress
+def test_stress_sigkill_during_group_commits(tmp_path, rng, request):
+    require_stress(request)
+    stats = group_crash_loop(tmp_path, rng, max(50, STRESS_ITERATIONS // 2))
+    print(f"stress group commit crash loop: {stats}")
+
+
+# ------------------------------------------------------------------------------------------
 # A killed import-meerkat
 
 

@@ -469,13 +469,13 @@ async def test_store_work_never_runs_on_the_loop_thread(db_path):
     loop_thread = threading.get_ident()
     seen = []
     service = PersistentSessionService(db_path, checkpoint_interval=None)
-    original = service._with_store
+    original = service._run_batch
 
-    def spy(fn, *args):
-        seen.append(threading.get_ident())
-        return original(fn, *args)
+    def spy(jobs):
+        seen.extend(threading.get_ident() for _ in jobs)
+        return original(jobs)
 
-    service._with_store = spy
+    service._run_batch = spy
     async with service:
         sid = await service.create_session(MOB_META)
         await service.append_live(sid, [msg("a")])

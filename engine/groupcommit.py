@@ -1,0 +1,211 @@
+"""Group commit: concurrent writes on one Store share one transaction and one fsync.
+
+A write is a *job*: a function of the open connection, run inside a transaction. Threads
+that write at once queue their jobs; the first one becomes the *leader*. The leader takes
+the store's lock, then takes every job queued by then (up to MAX_BATCH), runs them in
+arrival order inside one ``BEGIN IMMEDIATE ... COMMIT`` -- each job inside its own
+SAVEPOINT, so a job that raises is rolled back alone and its caller gets the exception --
+and only after COMMIT returned (the WAL is fsynced at synchronous=FULL) hands every caller
+its result. Then the oldest job queued meanwhile becomes the next leader: a caller waits
+for at most the batch in progress and its own.
+
+Nothing waits on purpose: the batch is whatever queued while the previous commit ran (its
+fsync releases the GIL), so one writer alone pays no extra latency and N writers share
+about one fsync between them. A batch of one job runs without a savepoint (its failure
+rolls back the whole transaction, which holds nothing else).
+
+A thread that already holds an open transaction() or reading() of this store runs its job
+inline (nested), as before group commit; everything else goes through the queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Callable
+
+import apsw
+
+from .errors import StoreError
+
+# Jobs per transaction at most: bounds a batch's latency and the WAL growth of one commit.
+MAX_BATCH = 512
+
+_allocate = threading.Lock  # a plain lock, acquired up front, is the cheapest one-shot signal
+
+
+class _Job:
+    __slots__ = ("fn", "value", "error", "promoted", "signal")
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.value = None
+        self.error: BaseException | None = None
+        self.promoted = False
+        self.signal = None  # created only when the job has to wait
+
+    def outcome(self):
+        if self.error is not None:
+            error, self.error = self.error, None  # no reference cycle through the traceback
+            raise error
+        return self.value
+
+
+class GroupCommit:
+    """The job queue and leader hand-off of one StoreBase (see the module docstring)."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self._mutex = threading.Lock()
+        self._queue: list[_Job] = []
+        self._active = False  # a leader exists (running, or promoted and about to run)
+        self.batches = 0
+        self.jobs = 0
+        self.largest = 0
+
+    def stats(self) -> dict:
+        """Commits made by the group committer, jobs they carried, the largest batch."""
+        return {"batches": self.batches, "jobs": self.jobs, "largest_batch": self.largest}
+
+    # -- entry points ------------------------------------------------------------------------
+    def run(self, fn: Callable):
+        """fn(con) inside a shared transaction; its value once the commit is durable, or the
+        exception it (or the commit) raised. Nothing of fn stays in the file if it raised."""
+        store = self._store
+        if store._owner == threading.get_ident():
+            with store.transaction() as con:  # inside the caller's own transaction: nested
+                return fn(con)
+        job = _Job(fn)
+        if self._enqueue(job):
+            self._lead(job)
+        return job.outcome()
+
+    def run_each(self, fns: list[Callable]) -> list[_Job]:
+        """Several functions of one caller in ONE job: each in its own savepoint (one that
+        raises is rolled back alone), all in the same commit. Returns the finished jobs
+        (call .outcome() on each); a failed commit fails every one of them."""
+        parts = [_Job(fn) for fn in fns]
+
+        def each(con):
+            for part in parts:
+                con.execute("SAVEPOINT ms_part")
+                try:
+                    part.value = part.fn(con)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller by outcome()
+                    part.error = exc
+                    con.execute("ROLLBACK TO ms_part")
+                con.execute("RELEASE ms_part")
+
+        try:
+            self.run(each)
+        except BaseException as exc:  # the commit (or BEGIN) failed: none of them holds
+            for part in parts:
+                if part.error is None:
+                    part.value, part.error = None, exc
+        return parts
+
+    # -- the queue -----------------------------------------------------------------------------
+    def _enqueue(self, job: _Job) -> bool:
+        """True: the caller leads now. False: its job is done (it waited for a leader)."""
+        with self._mutex:
+            if not self._active:
+                self._active = True
+                return True
+            job.signal = _allocate()
+            job.signal.acquire()
+            self._queue.append(job)
+        job.signal.acquire()  # released when done, or when promoted to lead
+        return job.promoted
+
+    def _lead(self, own: _Job) -> None:
+        store = self._store
+        with store._lock:
+            batch = [own]
+            try:
+                batch = self._execute(own)
+            finally:
+                with self._mutex:
+                    self.batches += 1
+                    self.jobs += len(batch)
+                    self.largest = max(self.largest, len(batch))
+                    if self._queue:
+                        nxt = self._queue.pop(0)
+                        nxt.promoted = True
+                        nxt.signal.release()
+                    else:
+                        self._active = False
+        for job in batch[1:]:
+            job.signal.release()
+
+    def _take(self, own: _Job) -> list[_Job]:
+        with self._mutex:
+            taken = self._queue[:MAX_BATCH - 1]
+            del self._queue[:len(taken)]
+        return [own, *taken]
+
+    # -- one transaction -----------------------------------------------------------------------
+    def _execute(self, own: _Job) -> list[_Job]:
+        """BEGIN IMMEDIATE, then take the batch (everything queued while the write lock was
+        being acquired joins it), run it, COMMIT. Returns the batch, every job finished."""
+        store = self._store
+        try:
+            con = store._db()
+            if store._readonly:
+                raise StoreError("the store is open read-only")
+            con.execute("BEGIN IMMEDIATE")
+        except apsw.Error as exc:
+            batch = self._take(own)
+            self._fail_all(batch, _store_error(exc))
+            return batch
+        except StoreError as exc:
+            batch = self._take(own)
+            self._fail_all(batch, exc)
+            return batch
+        batch = self._take(own)
+        store._depth = 1
+        store._owner = threading.get_ident()
+        single = len(batch) == 1
+        try:
+            for job in batch:
+                if not single:
+                    con.execute("SAVEPOINT ms_job")
+                try:
+                    job.value = job.fn(con)
+                except BaseException as exc:  # noqa: BLE001 - handed to its caller by outcome()
+                    job.error = exc
+                    if single:
+                        con.execute("ROLLBACK")
+                        return batch
+                    con.execute("ROLLBACK TO ms_job")
+                    con.execute("RELEASE ms_job")
+                else:
+                    if not single:
+                        con.execute("RELEASE ms_job")
+        except apsw.Error as exc:  # a savepoint statement failed: nothing of the batch holds
+            with contextlib.suppress(apsw.Error):
+                con.execute("ROLLBACK")
+            self._fail_all(batch, _store_error(exc), keep_failures=True)
+            return batch
+        finally:
+            store._depth = 0
+            store._owner = None
+        try:
+            con.execute("COMMIT")
+        except apsw.Error as exc:
+            if con.in_transaction:
+                with contextlib.suppress(apsw.Error):
+                    con.execute("ROLLBACK")
+            self._fail_all(batch, _store_error(exc), keep_failures=True)
+        return batch
+
+    @staticmethod
+    def _fail_all(batch: list[_Job], error: BaseException, keep_failures: bool = False) -> None:
+        for job in batch:
+            if keep_failures and job.error is not None:
+                continue
+            job.value = None
+            job.error = error
+
+
+def _store_error(exc: apsw.Error) -> StoreError:
+    return StoreError(f"SQLite error: {exc}")
