@@ -29,8 +29,8 @@ from . import _canon_py as _py
 from .errors import InvalidInputError
 
 __all__ = [
-    "DIGEST_IMPL", "NATIVE_ERROR", "PROFILES", "TranscriptState", "canonical_message",
-    "dumps_value", "message_bytes", "message_sha256", "transcript_digest",
+    "DIGEST_IMPL", "NATIVE_ERROR", "ORJSON_FLOATS", "PROFILES", "TranscriptState", "canonical_message",
+    "dumps_value", "message_bytes", "message_dict_bytes", "message_sha256", "transcript_digest",
 ]
 
 PROFILES = ("f3", "f2", "bare")
@@ -114,13 +114,62 @@ def _native_error(w, rc: int, batch: bool) -> Exception:
     return InvalidInputError(text)
 
 
+# orjson is asked to refuse what serde_json's rules would not write the same way: subclasses
+# (IntEnum excepted, see below), dataclasses and datetimes go to its `default` (none: TypeError).
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+# Floats whose text separates writers: both layout thresholds (1e-5 / 1e-6 and 1e15 / 1e16,
+# where Python's repr switches at other exponents), subnormals and the extremes, ties of the
+# shortest-digit search, powers of two near 2^53 and 2^64. tests/test_dict_messages.py runs
+# the full differential (random bit patterns, every power of two and of ten, neighbours).
+_FLOAT_PROBE = (
+    0.0, -0.0, 1.0, -1.5, 0.1, 0.2, 0.30000000000000004, 1 / 3, 2 / 3, 100.0, 123456.789,
+    1e-5, 1.5e-5, 9.999999999999999e-6, 1e-6, 1e-7, 0.0001, 2.5e-5,
+    1e15, 999999999999999.9, 9.999999999999998e15, 1e16, 1.0000000000000002e16, 123456789012345.67,
+    1e21, 1e22, 1e23, 5e-324, 1e-323, 2.2250738585072014e-308, 2.225073858507201e-308,
+    1.7976931348623157e308, 4.35, 9007199254740992.0, 9007199254740994.0, 1.8446744073709552e19,
+    -2.5e-300, 6.02214076e23, 1.602176634e-19, 0.000123456789, 5e-5, 4.940656458412465e-324,
+)
+
+
+def _orjson_writes_serde_floats() -> bool:
+    """orjson's float text equals the serde writer's on the probe (orjson >= 3.10 writes
+    the same shortest digits in the same layout; an older or changed build falls back)."""
+    try:
+        return all(orjson.dumps(x) == _py.format_float(x).encode("ascii") for x in _FLOAT_PROBE)
+    except Exception:  # noqa: BLE001 - any surprise means: do not trust it
+        return False
+
+
+ORJSON_FLOATS = _orjson_writes_serde_floats()
 _EXACT_SCALARS = frozenset((str, int, bool, type(None)))
+_FINITE_SCALARS = frozenset((str, int, bool, type(None), float))
+_MAX_DEPTH = 127  # containers nesting at most (serde_json's limit; the message object is one)
 
 
-def _plain_without_floats(obj) -> bool:
-    """True when obj holds only dict/list/tuple/str/int/bool/None (exact types, no float):
-    then orjson's bytes are serde_json's bytes (tests/test_digest.py checks), else the
-    serde-rules writer runs (floats need zmij's format; odd types need its errors)."""
+def _plain(obj) -> bool:
+    """True when obj holds only dict/list/tuple/str/int/bool/None/finite float (exact types;
+    floats only if orjson writes them as serde does) within _MAX_DEPTH levels. Call it only on
+    a value orjson could write (so it is finite and acyclic): then this walk ends."""
+    scalars = _FINITE_SCALARS if ORJSON_FLOATS else _EXACT_SCALARS
+    stack = [(obj, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        kind = type(value)
+        if kind is dict or kind is list or kind is tuple:
+            if depth >= _MAX_DEPTH:
+                return False
+            for item in (value.values() if kind is dict else value):
+                push((item, depth + 1))
+        elif kind not in scalars or (kind is float and value - value != 0.0):  # NaN/inf: x - x is nan
+            return False
+    return True
+
+
+def _nonfinite(obj) -> bool:
+    """True when obj holds a NaN or an infinity (orjson writes them as null). Same rule as
+    _plain: only on a value orjson could write."""
     stack = [obj]
     pop, push = stack.pop, stack.extend
     while stack:
@@ -130,21 +179,74 @@ def _plain_without_floats(obj) -> bool:
             push(value.values())
         elif kind is list or kind is tuple:
             push(value)
-        elif kind not in _EXACT_SCALARS:
+        elif kind is float and value - value != 0.0:
+            return True
+    return False
+
+
+def _reference(obj) -> bytes:
+    """The pure-Python serde writer, after naming a reference cycle (it would report one as
+    nesting past 127 levels, at the 128th repetition of the loop)."""
+    path = _cycle(obj)
+    if path is not None:
+        raise InvalidInputError(f"{path}: the value contains itself (a reference cycle)")
+    return _py.dumps_value(obj)
+
+
+def _cycle(obj, limit: int = _MAX_DEPTH + 1) -> str | None:
+    """JSON path of the first container that is its own ancestor, within `limit` levels."""
+    ancestors: list[int] = []
+    path: list[str] = []
+
+    def walk(value, depth: int) -> bool:
+        if not isinstance(value, (dict, list, tuple)) or depth > limit:
             return False
-    return True
+        if id(value) in ancestors:
+            return True
+        ancestors.append(id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            path.append(f".{key}" if isinstance(value, dict) else f"[{key}]")
+            if walk(item, depth + 1):
+                return True
+            path.pop()
+        ancestors.pop()
+        return False
+
+    return "$" + "".join(path) if walk(obj, 0) else None
 
 
 def dumps_value(obj) -> bytes:
-    """Compact serde_json bytes of a Python JSON value (dicts in insertion order).
-    orjson when the value has no float (about 1 us for a 1 KiB message instead of 30 us);
-    the pure-Python serde writer otherwise, and for every error (same messages)."""
-    if _plain_without_floats(obj):
-        try:
-            return orjson.dumps(obj)
-        except (orjson.JSONEncodeError, TypeError):
-            pass  # non-str key, lone surrogate, integer beyond 64 bits: the writer below says which
+    """Compact serde_json bytes of a Python JSON value (dicts in insertion order), exactly as
+    the pure-Python serde writer (the reference) writes them or with its error: orjson when
+    the value holds plain JSON types only, else the reference, which also says what is wrong."""
+    try:
+        out = orjson.dumps(obj, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _reference(obj)  # a cycle or too deep: orjson stops at level 255, at once
+    if _plain(obj):
+        return out
     return _py.dumps_value(obj)
+
+
+def message_dict_bytes(message: dict) -> bytes:
+    """A dict message's stored bytes: orjson's output, byte-identical to the serde writer on
+    JSON values (tests/test_dict_messages.py), without a Python walk of the dict. The values
+    orjson writes natively beyond JSON -- uuid.UUID and enum members as their value,
+    orjson.Fragment as its bytes -- come out as orjson writes them; the message is then
+    parsed and validated like any JSON message. NaN and infinities (orjson would write null)
+    and everything orjson refuses go to the reference writer, which raises or writes them
+    (str/int/float/dict/list subclasses) as serde rules say. A message containing itself, or
+    nested past 254 levels, fails in orjson at once and then in the reference at level 128."""
+    if not ORJSON_FLOATS:
+        return dumps_value(message)
+    try:
+        out = orjson.dumps(message, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _reference(message)
+    if b"null" in out and _nonfinite(message):
+        return _py.dumps_value(message)  # orjson wrote a NaN as null: the reference raises
+    return out
 
 
 def message_bytes(message) -> bytes:
@@ -154,6 +256,8 @@ def message_bytes(message) -> bytes:
     t = type(message)
     if t is bytes:
         return message
+    if t is dict:
+        return message_dict_bytes(message)
     if t is bytearray or t is memoryview or isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(message)
     if isinstance(message, str):
@@ -162,7 +266,7 @@ def message_bytes(message) -> bytes:
         except UnicodeEncodeError:
             raise InvalidInputError("message text contains a lone surrogate") from None
     if isinstance(message, dict):
-        return dumps_value(message)
+        return message_dict_bytes(message)
     raise InvalidInputError(f"a message must be a dict or JSON bytes/str, not {type(message).__name__}")
 
 
