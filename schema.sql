@@ -121,3 +121,21 @@ CREATE TABLE ms_history (
     PRIMARY KEY (session_num, rewrite, idx),
     FOREIGN KEY (session_num, rewrite) REFERENCES ms_rewrites (session_num, rewrite) ON DELETE CASCADE
 );
+
+-- What an import from a meerkat realm could not verify with the store's own data: checks made
+-- against parts of the realm file mobstore does not keep (head tokens, metadata cells, the
+-- released-0.8.10 receipt hashes and runtime snapshots), with their result. verify reports
+-- these rows; a receipt named here is not recomputed from the transcript (docs/meerkat.md).
+CREATE TABLE ms_import_checks (
+    check_num   INTEGER PRIMARY KEY,
+    session_num INTEGER NOT NULL REFERENCES ms_sessions (num) ON DELETE CASCADE,
+    subject     TEXT    NOT NULL,          -- receipt | head | head_token | metadata | row_prefix
+    run_id      TEXT,                      -- a receipt's run id and sequence; NULL otherwise
+    sequence    INTEGER,
+    status      TEXT    NOT NULL,          -- mismatch | unrecomputable | unchecked
+    expected    TEXT,
+    actual      TEXT,
+    reason      TEXT    NOT NULL,
+    source      TEXT    NOT NULL           -- the realm file it came from
+);
+CREATE INDEX ms_import_checks_session ON ms_import_checks (session_num);

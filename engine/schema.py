@@ -15,7 +15,7 @@ import apsw
 
 from .errors import SchemaTooNewError, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v2_rewrites(con: apsw.Connection) -> None:
@@ -38,10 +38,24 @@ def _v2_rewrites(con: apsw.Connection) -> None:
     )
 
 
+def _v3_import_checks(con: apsw.Connection) -> None:
+    """Version 3: ms_import_checks, what a meerkat import checked against realm data the store
+    does not keep (engine/importer.py, docs/meerkat.md). Written out as at version 3."""
+    con.execute(
+        "CREATE TABLE ms_import_checks ("
+        " check_num INTEGER PRIMARY KEY,"
+        " session_num INTEGER NOT NULL REFERENCES ms_sessions (num) ON DELETE CASCADE,"
+        " subject TEXT NOT NULL, run_id TEXT, sequence INTEGER, status TEXT NOT NULL,"
+        " expected TEXT, actual TEXT, reason TEXT NOT NULL, source TEXT NOT NULL)"
+    )
+    con.execute("CREATE INDEX ms_import_checks_session ON ms_import_checks (session_num)")
+
+
 # UPGRADES[n] takes a connection inside a transaction from version n-1 to n.
 # Version 1 is the first released layout (tests/fixtures/schema/v1.sql).
 UPGRADES: dict[int, Callable[[apsw.Connection], None]] = {
     2: _v2_rewrites,
+    3: _v3_import_checks,
 }
 
 

@@ -31,7 +31,10 @@ from .app import cli
 @click.argument("db_path", metavar="DB", type=str)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(db_path: str, as_json: bool) -> None:
-    """Recompute every receipt's and head's digest. Exit 0 all verify, 1 any mismatch."""
+    """Recompute every receipt's and head's digest. Exit 0 all verify, 1 any mismatch.
+
+    Imported meerkat receipts that a meerkat migration made unrecomputable are listed and
+    counted apart (receipts_unrecomputable); they do not change the exit code (docs/meerkat.md)."""
     with _errors():
         with _open_existing(db_path) as store, _progress("verifying", not as_json) as progress:
             report = store.verify(progress=progress)
@@ -49,6 +52,9 @@ def verify(db_path: str, as_json: bool) -> None:
             where = f"run {m.run_id} seq {m.sequence}" if m.run_id is not None else m.kind
             click.echo(f"MISMATCH session {m.session_id} {where}: expected {m.expected} actual {m.actual}"
                        + (f" ({m.detail})" if m.detail else ""))
+        for u in report.unrecomputable + report.unchecked:
+            where = f"run {u['run_id']} seq {u['sequence']}" if u["run_id"] is not None else u["subject"]
+            click.echo(f"{u['status'].upper()} session {u['session_id']} {where}: {u['reason']}")
     sys.exit(EXIT_OK if report.ok else EXIT_FOUND)
 
 
