@@ -124,7 +124,7 @@ def every_kind(run_id: str) -> list[Msg]:
         _msg("notice comms", [("role", "system_notice"), ("kind", "comms"), ("blocks", [
             {"type": "comms", "kind": "message", "direction": "incoming",
              "peer": {"id": "0190e5a2-0000-7000-8000-000000000001", "display_name": "reviewer"},
-             "summary": "LGTM", "payload": {"text": "LGTM", "n": 1}},
+             "summary": "LGTM", "payload": {"n": 1, "text": "LGTM"}},  # a Value: key-sorted
         ])], ts(7), erase_identity=False),
         _msg("assistant end_turn", [("role", "block_assistant"), ("blocks", [
             {"block_type": "text", "data": {"text": "Fixed: the parser now handles empty input."}},

@@ -225,7 +225,8 @@ def check_row_prefix(head_doc: dict, rows: list[bytes]) -> list[RealmFinding]:
 def migrated_receipt(realm, sid: str, receipt, transcript_digest) -> RealmFinding | None:
     """Judge a receipt whose digest the current rows do not reproduce, in a realm whose
     runtime store recorded the released-0.8.10 receipt hashes. None: no such record
-    (the caller reports an ordinary mismatch)."""
+    (the caller reports an ordinary mismatch). A recorded receipt is a 0.8.10 receipt,
+    so its digest is f2 (0.8.9-0.8.10 receipts) whatever the current head's version."""
     if MARKERS not in realm.tables:
         return None
     column_seq = receipt.sequence - 2**64 if receipt.sequence >= 2**63 else receipt.sequence
@@ -257,14 +258,14 @@ def migrated_receipt(realm, sid: str, receipt, transcript_digest) -> RealmFindin
         return _finding("receipt", "unrecomputable", base + f"; the runtime snapshot holds {len(messages)} "
                             f"of its {receipt.message_count} messages", *where, expected=receipt.conversation_digest)
     try:
-        actual = transcript_digest(messages[:receipt.message_count], receipt.profile)
+        actual = transcript_digest(messages[:receipt.message_count], "f2")
     except Exception as exc:  # noqa: BLE001 - a snapshot row the canonicalizer refuses is evidence, not a crash
         return _finding("receipt", "unrecomputable", base + f"; the runtime snapshot does not canonicalise "
                             f"({type(exc).__name__}: {exc})", *where, expected=receipt.conversation_digest)
     if actual != receipt.conversation_digest:
-        return _finding("receipt", "mismatch", f"the {receipt.profile} digest of the frozen runtime snapshot's "
+        return _finding("receipt", "mismatch", "the f2 digest of the frozen runtime snapshot's "
                             f"first {receipt.message_count} messages differs", *where,
                             expected=receipt.conversation_digest, actual=actual)
-    return _finding("receipt", "unrecomputable", base + f"; its {receipt.profile} digest matched the frozen "
+    return _finding("receipt", "unrecomputable", base + "; its f2 digest matched the frozen "
                         "runtime_session_snapshots transcript at import", *where,
                         expected=receipt.conversation_digest, actual=actual)

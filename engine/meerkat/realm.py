@@ -389,6 +389,8 @@ class Realm:
                         receipt = replace(receipt, profile=other)
                     else:
                         finding = ledger_v4.migrated_receipt(self, sid, receipt, _transcript_digest)
+                        if finding is not None and receipt.profile != "bare":
+                            receipt = replace(receipt, profile="f2")
                         if finding is None:
                             reason = (f"conversation_digest is not the {receipt.profile} digest of the first "
                                       f"{receipt.message_count} messages")
