@@ -102,7 +102,7 @@ def every_kind(run_id: str) -> list[Msg]:
             {"type": "image", "media_type": "image/png", "source": "blob",
              "blob_id": "sha256:" + "1f" * 32},
             {"type": "structured", "data": {"a": [1, 2], "b": {"c": None}}},
-        ]), ("render_metadata", {"class": "user_input", "salience": "normal"})], ts(2), erase_identity=True),
+        ]), ("render_metadata", {"class": "user_prompt", "salience": "normal"})], ts(2), erase_identity=True),
         _msg("assistant reasoning+tool_use", [("role", "block_assistant"), ("blocks", [
             {"block_type": "reasoning", "data": {"text": "look at the parser"}},
             {"block_type": "text", "data": {"text": "Reading the file."}},
