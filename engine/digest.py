@@ -22,6 +22,7 @@ import hashlib
 import os
 import struct
 import threading
+import warnings
 
 import orjson
 
@@ -60,6 +61,12 @@ _native, NATIVE_ERROR = _load_native()
 if _native is None and os.environ.get("MOBSTORE_REQUIRE_NATIVE") == "1" and NATIVE_ERROR != "MOBSTORE_PURE_PYTHON=1":
     raise ImportError(f"MOBSTORE_REQUIRE_NATIVE=1 but {NATIVE_ERROR}")
 DIGEST_IMPL = "native" if _native is not None else "python"
+if _native is None and NATIVE_ERROR != "MOBSTORE_PURE_PYTHON=1":
+    # Once per process (module import): the fallback gives the same bytes but verify and
+    # large digests are 20-100x slower, which should not go unnoticed.
+    warnings.warn(f"mobstore runs its pure-Python digest fallback: {NATIVE_ERROR}. Results are the same, "
+                  "digests are much slower; reinstall with a C compiler, or set MOBSTORE_PURE_PYTHON=1 "
+                  "to choose the fallback (and silence this warning).", RuntimeWarning, stacklevel=2)
 
 if _native is not None:
     ffi, lib = _native.ffi, _native.lib

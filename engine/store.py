@@ -9,7 +9,7 @@ import contextlib
 import os
 import threading
 import urllib.parse
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import apsw
 import apsw.bestpractice
@@ -26,6 +26,8 @@ from .rewrites import RewritesMixin
 from .sessions import SessionsMixin
 
 MEMORY = ":memory:"
+
+_StoreT = TypeVar("_StoreT", bound="StoreBase")
 
 # Long enough that a writer waiting behind others (each commit is milliseconds)
 # never gives up under any load we test; SQLite's busy handler sleeps between tries.
@@ -155,10 +157,10 @@ class StoreBase:
             if con is not None:
                 con.close()
 
-    def __enter__(self):
+    def __enter__(self: _StoreT) -> _StoreT:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _db(self) -> apsw.Connection:

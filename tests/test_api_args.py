@@ -117,3 +117,24 @@ def test_sessions_filtered_by_mob(store):
     assert [s.id for s in store.sessions(mob_id="crew")] == [b, a]
     assert [s.id for s in store.sessions(mob_id="crew", page_size=1, limit=1)] == [b]
     assert list(store.sessions(mob_id="nobody")) == []
+
+
+def test_missing_native_module_warns_once():
+    """Without the native module (here: made unimportable) the fallback runs, and says so once."""
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings\n"
+            "sys.modules['engine._canon_native'] = None\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import engine, engine.digest as d\n"
+            "    import importlib\n"
+            "    s = engine.open(); s.create_session(messages=[{'role': 'user', 'content': 'x'}])\n"
+            "print(d.DIGEST_IMPL, sum('pure-Python digest fallback' in str(w.message) for w in seen))\n")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MOBSTORE_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["python", "1"], out.stdout + out.stderr
+    env["MOBSTORE_PURE_PYTHON"] = "1"  # an explicit choice is not warned about
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["python", "0"], out.stdout + out.stderr
