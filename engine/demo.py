@@ -1,4 +1,4 @@
-"""The main job on an embedded default (`mobstore demo`), and the seeded meerkat-shaped
+"""The main job on an embedded default (`mobstore demo`), and the seeded (reproducible) meerkat-shaped
 message generator the demo, tests and benchmarks share.
 
 A mob of agents applies turns with receipts; a few extra sessions carry broken or
@@ -76,7 +76,7 @@ def turn_messages(rng: random.Random, size: int = 1024) -> list[dict]:
 
 
 def mob_metadata(mob_id: str, profile: str, meerkat_id: str, **overrides) -> dict:
-    """session_metadata exactly as the seed-era producer wrote it (FORMAT.md §3)."""
+    """session_metadata as meerkat's mob builder wrote it (meerkat-mob/src/build.rs:95-113@v0.5.2)."""
     sm = {
         "comms_name": f"{mob_id}/{profile}/{meerkat_id}",
         "realm_id": f"mob:{mob_id}",

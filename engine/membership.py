@@ -1,6 +1,7 @@
 """Mob membership and reconciliation, as SQL over ms_bindings (the indexed binding facts).
 
-The seed rule (SPEC §1, FORMAT.md §3): session S belongs to mob M iff
+The membership rule (docs/membership.md; meerkat's mob session service,
+meerkat-mob/src/runtime/session_service.rs:36-71@v0.5.2): session S belongs to mob M iff
 metadata.session_metadata.comms_name splits on "/" into exactly three non-empty parts
 (M, profile, meerkat_id), realm_id == "mob:" + M, and peer_meta.labels has
 mob_id == M, role == profile, meerkat_id == meerkat_id. Comparisons are SQLite's `=`
@@ -8,8 +9,8 @@ under BINARY collation: byte-exact (no case folding, normalisation, trimming or
 pattern matching; `_`, `%`, `*` in ids are ordinary bytes).
 
 With accept_newer=True, reconciliation also accepts what meerkat writes since
-2026-04-26: realm "mob.<M>" in the seed rule, and a typed mob_member_binding
-{mob_id, role, member} naming M (FORMAT.md §3 "Drift", §9.4).
+2026-04-26: realm "mob.<M>" in the rule, and a typed mob_member_binding
+{mob_id, role, member} naming M (meerkat-core/src/connection.rs:254-263,423-430@c7b8518b4).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from . import _args
 from .errors import InvalidInputError
 from .sessions import check_text
 
-# The seed rule over one ms_bindings row aliased b, the mob id bound as ?1.
+# The membership rule over one ms_bindings row aliased b, the mob id bound as ?1.
 _SEED_RULE = """
     b.comms_mob = ?1 AND b.comms_parts = 3 AND b.comms_mob <> ''
     AND b.comms_profile <> '' AND b.comms_member <> ''
@@ -179,10 +180,10 @@ class MembershipMixin:
     """session_belongs_to_mob, mob_members and reconcile_mob of Store."""
 
     def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
-        """The seed rule for one session, as one indexed SQL statement (primary-key lookup on
+        """The membership rule for one session, as one indexed SQL statement (primary-key lookup on
         ms_bindings). Unknown session or missing metadata -> False.
 
-        Runs: SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ? AND <seed rule>)"""
+        Runs: SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ? AND <membership rule>)"""
         if not isinstance(session_id, str) or not isinstance(mob_id, str):
             raise InvalidInputError("session_id and mob_id must be strings")
         try:
@@ -192,7 +193,7 @@ class MembershipMixin:
             raise InvalidInputError("session_id or mob_id contains a lone surrogate") from None
 
     def mob_members(self, mob_id: str) -> list[Member]:
-        """Valid members of mob M by the seed rule, ordered by (profile, meerkat_id, session_id).
+        """Valid members of mob M by the membership rule, ordered by (profile, meerkat_id, session_id).
 
         Runs: one range scan of the covering index ms_bindings_comms_mob."""
         check_text(mob_id, "mob_id")
@@ -222,7 +223,7 @@ class MembershipMixin:
     ) -> Reconciliation:
         """Members, broken claims, duplicates and (given a roster) the roster diff of mob M,
         from one snapshot of the file. accept_newer also accepts realm "mob.<M>" and the
-        typed mob_member_binding (newer meerkat); off by default (the seed rule).
+        typed mob_member_binding (newer meerkat); off by default (the strict rule).
 
         Runs: one query over the claims of M (index ms_bindings_comms_mob, plus
         ms_bindings_binding_mob with accept_newer); the roster diff is a set difference

@@ -166,7 +166,7 @@ def _opt_str(doc: dict, key: str, where: str) -> str | None:
 class BindingFacts:
     """The membership-relevant fields of metadata.session_metadata, one ms_bindings row.
 
-    comms_name is split here (Python's str.split == Rust's split('/')); the seed rule
+    comms_name is split here (Python's str.split == Rust's split('/')); the membership rule
     itself is evaluated by SQL over these columns (engine/membership.py)."""
 
     comms_name: str | None = None

@@ -20,6 +20,23 @@ MEERKAT_DIR = os.path.join(HERE, "fixtures", "meerkat")
 SUPERSEDED_VECTORS = os.path.join(HERE, "vectors", "superseded-sample.jsonl")
 
 
+LONG_RUN_MARKERS = frozenset({"stress", "sanitize", "fuzz"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long runs (stress, sanitize, fuzz) run only when a -m expression selects them: a plain
+    `pytest` deselects them (reported as deselected, not as skipped). CI runs a short stress
+    pass as its own step (.ci/run)."""
+    if config.getoption("markexpr"):
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if LONG_RUN_MARKERS & {m.name for m in item.iter_markers()} else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_report_header(config):
     impl = digest.DIGEST_IMPL + (f" ({digest.NATIVE_ERROR})" if digest.NATIVE_ERROR else "")
     return (f"mobstore {engine.__version__}; digest {impl}; SQLite {apsw.sqlite_lib_version()}; "
