@@ -149,7 +149,8 @@ class RewritesMixin:
         """Keep the first `keep` messages; move the rest to the session's history. Returns how
         many messages were moved (0, and nothing written, when keep is the message count).
         Atomic: the history rows, the rewrite row, the reset digest state, the superseded
-        receipts and the "messages_truncated" event commit together or not at all.
+        receipts and the "messages_truncated" event commit together or not at all (a job of
+        the Store's group commit, docs/group-commit.md, like every other write).
 
         Runs: INSERT INTO ms_history SELECT ... FROM ms_messages WHERE key >= ? AND key < ?;
               DELETE FROM ms_messages WHERE key >= ? AND key < ?; INSERT INTO ms_rewrites ...;
@@ -158,8 +159,7 @@ class RewritesMixin:
         check_id(session_id)
         if reason is not None:
             check_id(reason, "reason")
-        with self.transaction() as con:
-            return self._truncate_locked(con, session_id, keep, reason)[0]
+        return self._write(lambda con: self._truncate_locked(con, session_id, keep, reason)[0])
 
     def pop_message(self, session_id: str, *, reason: str | None = "pop_message") -> dict | None:
         """Remove the newest message and return it (None, nothing written, when the session is
@@ -167,13 +167,16 @@ class RewritesMixin:
         check_id(session_id)
         if reason is not None:
             check_id(reason, "reason")
-        with self.transaction() as con:
+        def pop(con):
             num, count, _state, _profile = self._session_row(con, session_id)
             if count == 0:
                 return None
             (body,) = con.execute("SELECT body FROM ms_messages WHERE key = ?", (message_key(num, count - 1),)).fetchone()
             self._truncate_locked(con, session_id, count - 1, reason)
-        return decode_messages([body])[0]
+            return body
+
+        body = self._write(pop)
+        return None if body is None else decode_messages([body])[0]
 
     def _truncate_locked(self, con, session_id: str, keep, reason: str | None) -> tuple[int, int | None]:
         """The truncation inside an open transaction: (messages moved, rewrite number or None)."""

@@ -345,3 +345,34 @@ def test_upgrade_from_version_1(tmp_path):
     new = str(tmp_path / "new.db")
     engine.open(new).close()
     assert layout(old) == layout(new)
+
+
+def test_truncations_from_many_threads(store):
+    """Pops, clears and turns from 8 threads at once (group commit batches them): every session
+    ends as its own thread's sequence of calls says, and every receipt verifies."""
+    import threading
+
+    sids = [store.create_session() for _ in range(8)]
+    expected = {}
+
+    def work(k):
+        sid = sids[k]
+        model = []
+        for i in range(30):
+            store.apply_runtime_turn(sid, f"run-{k}", [msg(f"{k}-{i}")])
+            model.append(msg(f"{k}-{i}"))
+            if i % 3 == 2:
+                assert store.pop_message(sid) == model.pop()
+            if i % 10 == 9:
+                store.truncate_messages(sid, 1)
+                model = model[:1]
+        expected[sid] = model
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {sid: store.messages(sid) for sid in sids} == expected
+    report = store.verify()
+    assert report.ok and report.receipts == 240 and report.rewrites_ok == 8 * (10 + 3)
