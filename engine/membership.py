@@ -22,62 +22,98 @@ from . import _args
 from .errors import InvalidInputError
 from .sessions import check_text
 
-# The membership rule over one ms_bindings row aliased b, the mob id bound as ?1.
-_SEED_RULE = """
-    b.comms_mob = ?1 AND b.comms_parts = 3 AND b.comms_mob <> ''
+# The rule is written once, here, in SQL that SQLite (reconcile_mob, mob_members) and DuckDB
+# (engine/fleet/: many store files at once, and the Parquet export's reconcile.sql) read the
+# same way: `IS DISTINCT FROM` rather than SQLite's `IS NOT`, explicit NULLS FIRST, `||`,
+# CASE. Strings compare byte for byte in both (SQLite BINARY collation, DuckDB's default).
+# The renderers take the SQL text of the mob id and of the accept-newer flag (a parameter
+# marker such as `:mob` or `$mob`, or an expression such as getvariable('mob_id')) and the
+# name of the bindings relation; none of them is ever data.
+
+
+def member_rule(mob: str) -> str:
+    """The membership rule over one bindings row aliased b; `mob` is the SQL text of the mob id."""
+    return f"""
+    b.comms_mob = {mob} AND b.comms_parts = 3 AND b.comms_mob <> ''
     AND b.comms_profile <> '' AND b.comms_member <> ''
-    AND b.realm_id = 'mob:' || ?1
-    AND b.label_mob_id = ?1 AND b.label_role = b.comms_profile AND b.label_meerkat_id = b.comms_member
-"""
+    AND b.realm_id = 'mob:' || {mob}
+    AND b.label_mob_id = {mob} AND b.label_role = b.comms_profile AND b.label_meerkat_id = b.comms_member
+"""  # sql-safe: mob is a parameter marker or expression chosen by our code, never data
 
-_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ?2 AND {_SEED_RULE})"  # sql-safe: module constant, values bound
 
-_MEMBERS_SQL = f"""
-SELECT b.session_id, b.comms_profile, b.comms_member FROM ms_bindings b
-WHERE {_SEED_RULE}
-ORDER BY b.comms_profile, b.comms_member, b.session_id
-"""  # sql-safe: module constant, values bound
+def claim_condition(mob: str) -> str:
+    """True for every bindings row (aliased b) that could claim the mob under either
+    accept_newer setting: the rows claims_cte reads. The fleet asks each SQLite file for
+    these rows (an indexed search) and judges them in DuckDB."""
+    return f"(b.comms_mob = {mob} OR b.binding_mob_id = {mob})"  # sql-safe: mob is a marker chosen by our code
 
-# Every session that claims mob M, with whether it is valid and, if not, the first reason.
-# :newer = 1 also accepts realm "mob.<M>" and the typed mob_member_binding.
-_CLAIMS_SQL = """
-WITH claims AS (
+
+def claims_cte(bindings: str, mob: str, newer: str) -> str:
+    """A `claims AS (...)` CTE for a WITH clause: every row of `bindings` that claims the mob,
+    with `via` saying through which field. `newer` is the SQL text of the accept-newer flag:
+    with it the typed mob_member_binding claims too."""
+    return f"""
+claims AS (
     SELECT b.*,
         CASE
-            WHEN :newer AND b.binding_mob_id = :mob THEN 'binding'
-            WHEN b.comms_mob = :mob THEN 'comms'
+            WHEN {newer} AND b.binding_mob_id = {mob} THEN 'binding'
+            WHEN b.comms_mob = {mob} THEN 'comms'
         END AS via
-    FROM ms_bindings b
-    WHERE b.comms_mob = :mob
+    FROM {bindings} b
+    WHERE b.comms_mob = {mob}
     UNION ALL
-    SELECT b.*, 'binding' FROM ms_bindings b
-    WHERE :newer AND b.binding_mob_id = :mob AND (b.comms_mob IS NOT :mob)
-)
-SELECT session_id, comms_name, realm_id,
+    SELECT b.*, 'binding' FROM {bindings} b
+    WHERE {newer} AND b.binding_mob_id = {mob} AND (b.comms_mob IS DISTINCT FROM {mob})
+)"""  # sql-safe: relation name and markers are chosen by our code, never data
+
+
+def judgement(mob: str, newer: str) -> str:
+    """The select list judging one row of `claims`: its profile, its meerkat_id and the
+    first reason it fails the rule (NULL for a valid member). With `newer`, realm "mob.<M>"
+    is accepted too."""
+    return f"""
     CASE via WHEN 'binding' THEN binding_role ELSE comms_profile END AS profile,
     CASE via WHEN 'binding' THEN binding_member ELSE comms_member END AS meerkat_id,
     CASE
         WHEN via = 'binding' THEN
             CASE
                 WHEN comms_mob IS NOT NULL AND comms_parts = 3
-                     AND (comms_mob IS NOT :mob OR comms_profile IS NOT binding_role
-                          OR comms_member IS NOT binding_member)
+                     AND (comms_mob IS DISTINCT FROM {mob} OR comms_profile IS DISTINCT FROM binding_role
+                          OR comms_member IS DISTINCT FROM binding_member)
                     THEN 'binding_conflicts_comms_name'
                 WHEN binding_role = '' OR binding_member = '' THEN 'binding_empty_part'
             END
         WHEN comms_parts <> 3 THEN 'comms_name_not_three_parts'
         WHEN comms_mob = '' OR comms_profile = '' OR comms_member = '' THEN 'comms_name_empty_part'
         WHEN realm_id IS NULL THEN 'realm_missing'
-        WHEN NOT (realm_id = 'mob:' || :mob OR (:newer AND realm_id = 'mob.' || :mob)) THEN 'realm_mismatch'
+        WHEN NOT (realm_id = 'mob:' || {mob} OR ({newer} AND realm_id = 'mob.' || {mob})) THEN 'realm_mismatch'
         WHEN has_peer_meta = 0 THEN 'peer_meta_missing'
         WHEN label_mob_id IS NULL AND label_role IS NULL AND label_meerkat_id IS NULL THEN 'labels_missing'
-        WHEN label_mob_id IS NOT :mob THEN 'label_mob_id_mismatch'
-        WHEN label_role IS NOT comms_profile THEN 'label_role_mismatch'
-        WHEN label_meerkat_id IS NOT comms_member THEN 'label_meerkat_id_mismatch'
-    END AS reason
+        WHEN label_mob_id IS DISTINCT FROM {mob} THEN 'label_mob_id_mismatch'
+        WHEN label_role IS DISTINCT FROM comms_profile THEN 'label_role_mismatch'
+        WHEN label_meerkat_id IS DISTINCT FROM comms_member THEN 'label_meerkat_id_mismatch'
+    END AS reason"""  # sql-safe: markers are chosen by our code, never data
+
+
+# Claims are listed in this order everywhere (SQLite sorts NULL first by default, DuckDB last).
+CLAIM_ORDER = "profile NULLS FIRST, meerkat_id NULLS FIRST, session_id"
+
+_BELONGS_SQL = f"SELECT EXISTS (SELECT 1 FROM ms_bindings b WHERE b.session_id = ?2 AND {member_rule('?1')})"  # sql-safe: module constant, values bound
+
+_MEMBERS_SQL = f"""
+SELECT b.session_id, b.comms_profile, b.comms_member FROM ms_bindings b
+WHERE {member_rule('?1')}
+ORDER BY b.comms_profile, b.comms_member, b.session_id
+"""  # sql-safe: module constant, values bound
+
+# Every session that claims mob M, with whether it is valid and, if not, the first reason.
+# :newer = 1 also accepts realm "mob.<M>" and the typed mob_member_binding.
+_CLAIMS_SQL = f"""
+WITH {claims_cte('ms_bindings', ':mob', ':newer')}
+SELECT session_id, comms_name, realm_id, {judgement(':mob', ':newer')}
 FROM claims
-ORDER BY profile, meerkat_id, session_id
-"""
+ORDER BY {CLAIM_ORDER}
+"""  # sql-safe: module constant, values bound
 
 class Member(NamedTuple):
     """A valid member of a mob. A tuple: mob_members builds 1,000 of them in well under a
