@@ -12,6 +12,7 @@ from .errors import (
     DigestMismatchError,
     ImportFormatError,
     InvalidInputError,
+    MissingExtraError,
     MobstoreError,
     SchemaTooNewError,
     SessionExistsError,
@@ -24,6 +25,7 @@ from .query import QueryResult
 from .receipts import Mismatch, RunBoundaryReceipt, Turn, VerifyReport
 from .rewrites import PurgeReport, Rewrite
 from .sessions import Event, Session
+from .snapshot import SnapshotInfo
 from .store import Store, open  # noqa: A004 - engine.open is the documented entry point
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "RunBoundaryReceipt",
     "Turn",
     "VerifyReport",
+    "SnapshotInfo",
     "Mismatch",
     "Rewrite",
     "PurgeReport",
@@ -53,4 +56,5 @@ __all__ = [
     "DigestMismatchError",
     "StoreError",
     "ImportFormatError",
+    "MissingExtraError",
 ]

@@ -47,3 +47,9 @@ class ImportFormatError(MobstoreError):
 class SessionExistsError(InvalidInputError):
     """create_session was given the id of an existing session; nothing was written.
     Retrying with the same id fails the same way."""
+
+
+class MissingExtraError(MobstoreError, ImportError):
+    """An optional feature needs packages that are not installed (the message names the
+    pip extra, e.g. `pip install "mobstore[fleet]"`); nothing was read or written.
+    Retrying helps after installing them."""

@@ -24,6 +24,7 @@ from .query import QueryMixin
 from .receipts import ReceiptsMixin
 from .rewrites import RewritesMixin
 from .sessions import SessionsMixin
+from .snapshot import SnapshotMixin
 
 MEMORY = ":memory:"
 
@@ -252,7 +253,7 @@ def _store_error(exc: apsw.Error) -> StoreError:
 
 
 class Store(SessionsMixin, ReceiptsMixin, RewritesMixin, MembershipMixin, QueryMixin, ExportMixin, MaintenanceMixin,
-            StoreBase):
+            SnapshotMixin, StoreBase):
     """A mobstore database: sessions, peer metadata, runtime receipts and the event log.
 
     Thread-safe (one lock per store); one process may open a file several times and
