@@ -108,15 +108,16 @@ def offences(source: str) -> list[tuple[int, str, str]]:
 
 
 def engine_files() -> list[str]:
-    return sorted(os.path.join(ENGINE, n) for n in os.listdir(ENGINE) if n.endswith(".py"))
+    """Every module of the package, subpackages (cli/, fleet/, ...) included."""
+    return sorted(os.path.join(root, n) for root, _dirs, names in os.walk(ENGINE) for n in names if n.endswith(".py"))
 
 
-@pytest.mark.parametrize("path", engine_files(), ids=os.path.basename)
+@pytest.mark.parametrize("path", engine_files(), ids=lambda p: os.path.relpath(p, ENGINE))
 def test_no_sql_formatted_with_data(path):
     with open(path, encoding="utf-8") as fh:
         source = fh.read()
     found = offences(source)
-    listing = "\n".join(f"  {os.path.basename(path)}:{line}: {what}: {text}" for line, what, text in found)
+    listing = "\n".join(f"  {os.path.relpath(path, ENGINE)}:{line}: {what}: {text}" for line, what, text in found)
     assert not found, ("SQL built from non-constants; bind the value, or if it is not data add "
                        "`# sql-safe: <why>` on the statement:\n" + listing)
 
