@@ -398,3 +398,66 @@ def test_migrated_0810_realm_receipts_are_unrecomputable_not_mismatched(tmp_path
     assert [(m.kind, m.run_id) for m in verify.mismatches] == [("receipt", session.receipts[0].run_id)]
     assert "released-0.8.10 receipt hash" in verify.mismatches[0].detail
     assert verify.receipts_unrecomputable == 1 and not report.ok
+
+
+def _rewrite_head(path: Path, sid: str, **changes) -> None:
+    """Edit one head_json's fields and mint its head-v5 token again (as meerkat would)."""
+    db = apsw.Connection(str(path))
+    (raw,) = db.execute("SELECT head_json FROM session_heads WHERE session_id = ?", (sid,)).fetchone()
+    head = json.loads(raw)
+    head.update(changes)
+    body = mr._j(head)
+    db.execute("UPDATE session_heads SET head_json = ?, cas_token = ?, message_count = ?, rewrite_count = ? "
+               "WHERE session_id = ?", (body, mr.v5_token(head), head["message_count"], head["rewrite_count"], sid))
+    db.close()
+
+
+def test_what_cannot_be_checked_is_reported_unchecked(tmp_path, current_realms):
+    """A head with rewrites: its row lineage is an operation history the file does not hold
+    whole, so it is reported unchecked (by import and by verify), never counted as verified."""
+    src, facts = current_realms[4]
+    path = tmp_path / "rewritten.sqlite3"
+    shutil.copyfile(src, path)
+    sid = sorted(facts)[1]
+    _rewrite_head(path, sid, rewrite_count=1, rewrite_prefix={"occurrence_count": 1, "digest": "sha256:" + "ab" * 32},
+                  graph_prefix={"occurrence_count": 1, "digest": "sha256:" + "cd" * 32})
+    with open_realm(path) as realm:
+        session = realm.session(sid)
+    assert [(f.subject, f.status) for f in session.findings] == [("row_prefix", "unchecked")]
+    assert session.verified and "operation history" in session.findings[0].reason
+    report, verify, _ = _import(path, tmp_path / "store.db")
+    assert report.ok and [(u["session_id"], u["subject"]) for u in report.unchecked] == [(sid, "row_prefix")]
+    assert verify.ok and [(u["session_id"], u["subject"], u["status"]) for u in verify.unchecked] == [
+        (sid, "row_prefix", "unchecked")]
+
+
+def test_hostile_ledger_v4_claims_cost_bounded_time_and_memory(tmp_path, current_realms):
+    """A v4 head (token minted to match) claiming 6e7 messages, a 6e7-row lineage and a
+    6e7-entry metadata map over a few rows and cells: reported, in bounded time and memory."""
+    import time
+    import tracemalloc
+
+    src, facts = current_realms[4]
+    path = tmp_path / "hostile-v4.sqlite3"
+    shutil.copyfile(src, path)
+    sid = sorted(facts)[0]
+    db = apsw.Connection(str(path))
+    (raw,) = db.execute("SELECT head_json FROM session_heads WHERE session_id = ?", (sid,)).fetchone()
+    db.close()
+    head = json.loads(raw)
+    identity = dict(head["metadata_identity"], entry_count=HOSTILE_CLAIM)
+    prefix = dict(head["message_row_prefix"], row_count=HOSTILE_CLAIM)
+    _rewrite_head(path, sid, message_count=HOSTILE_CLAIM, message_row_prefix=prefix, metadata_identity=identity)
+    tracemalloc.start()
+    started = time.monotonic()
+    with open_realm(path) as realm:
+        items = {getattr(i, "session_id", getattr(i, "key", None)): i for i in realm.sessions()}
+    seconds = time.monotonic() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"hostile v4 realm: {seconds:.3f} s, peak Python allocation {peak / 2**20:.1f} MiB")
+    problem = items[sid]
+    assert problem.where == "session_strand_messages"
+    assert problem.reason == f"missing strand rows: strand 'root' has 7 of rows [0, {HOSTILE_CLAIM}) (first missing seq 7)"
+    assert all(isinstance(items[s], RealmSession) for s in facts if s != sid)
+    assert seconds < 5 and peak < 50 * 2**20
