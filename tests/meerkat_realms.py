@@ -27,7 +27,7 @@ Our own code; the facts it writes are meerkat's, cited per item at v0.8.26 (c7b8
 * migrate_0810(): what meerkat >= 0.8.21 does to a released 0.8.10 realm: session-store
   migration 3 rewrites the head strand through the current Message type (the system row's
   `mutation_kind` dropped, types.rs:1597-1618) into a version-3 head with an f3 revision
-  (sqlite_store.rs:925-1053), migration 4 crosses it to head-canonical v2 authority
+  (sqlite_store.rs:890-1053), migration 4 crosses it to head-canonical v2 authority
   (sqlite_store.rs:283-345); runtime-store migration 2 records the SHA-256 of every exact
   released receipt body (meerkat-runtime/src/store/sqlite.rs:1298-1369) and freezes
   `runtime_session_snapshots`; the receipts themselves are kept.

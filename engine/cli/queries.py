@@ -42,7 +42,9 @@ def verify(db_path: str, as_json: bool) -> None:
         _emit_json(report.to_dict())
     else:
         click.echo(f"{report.sessions} sessions, {report.receipts_ok}/{report.receipts} receipts ok, "
-                   f"{report.heads_ok}/{report.heads} heads ok")
+                   f"{report.heads_ok}/{report.heads} heads ok"
+                   + (f", {report.receipts_unrecomputable} receipts unrecomputable (listed below; not a mismatch)"
+                      if report.receipts_unrecomputable else ""))
         if report.rewrites or report.receipts_purged:
             click.echo(f"{report.receipts_superseded} superseded receipts and {report.heads_superseded} heads ok "
                        f"against the history of {report.rewrites_ok}/{report.rewrites} rewrites"

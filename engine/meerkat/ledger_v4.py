@@ -4,7 +4,7 @@ Ledger v3 (0.8.11, meerkat-store/src/sqlite_store.rs:141-262@c7b8518b4) adds
 `session_rewrites.graph_edge_json`, `session_component_events` and the
 `session_head_metadata_*` sidecar tables; its migration rewrites every released 0.8.10
 head and its strand rows through the current `Message` type (version-3 heads, f3
-revisions, sqlite_store.rs:925-1053@c7b8518b4). Ledger v4 (0.8.21, sqlite_store.rs:283-345)
+revisions, sqlite_store.rs:890-1053@c7b8518b4). Ledger v4 (0.8.21, sqlite_store.rs:283-345)
 crosses each head to head-canonical v2 authority: the head's `metadata` is `{}`, its
 `metadata_identity` names a sparse-Merkle map whose cells are the rows of
 `session_head_metadata_cells` selected by `session_head_metadata_current`, and its CAS
@@ -241,7 +241,7 @@ def migrated_receipt(realm, sid: str, receipt, transcript_digest) -> RealmFindin
         return _finding("receipt", "mismatch", "receipt bytes differ from the released-0.8.10 receipt hash "
                             "the migration recorded", *where, expected=marker, actual=body)
     base = ("a 0.8.10 receipt over strand rows that meerkat's 0.8.11+ migration rewrote through the current "
-            "Message type (meerkat-store/src/sqlite_store.rs:996-1046@c7b8518b4), so the stored transcript cannot "
+            "Message type (meerkat-store/src/sqlite_store.rs:890-1053@c7b8518b4), so the stored transcript cannot "
             "reproduce it; its bytes match the released-0.8.10 receipt hash")
     snap = realm.rows(f"SELECT typeof(session_snapshot), CAST(session_snapshot AS BLOB) FROM {SNAPSHOTS} "  # sql-safe: our table name
                       "WHERE runtime_id = ?", (receipt.runtime_id,)) if SNAPSHOTS in realm.tables else []
