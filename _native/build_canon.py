@@ -20,7 +20,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SOURCES = ["json_parse.c", "numbers.c", "message.c", "transcript.c", "writer.c", "sha256.c"]
+SOURCES = ["json_parse.c", "numbers.c", "message.c", "transcript.c", "writer.c", "sha256.c", "jcs.c", "jcs_number.c"]
 
 
 def _cdef_part(name):

@@ -9,6 +9,8 @@
  *        + created_at erased + user/block_assistant identity dropped
  *   f2   same, opaque slots copied verbatim from the input
  *   bare typed re-serialisation only (plain hex digest)
+ *   jcs  any JSON object, RFC 8785 canonical form (jcs.c; engine/_jcs_py.py
+ *        is its spec): no meerkat model, correctly rounded numbers
  *
  * Limits: serde_json's depth counter MOBSTORE_MAX_DEPTH = 128 fails when it
  * reaches 0, so at most 127 arrays/objects nest (the message object = 1);
@@ -25,15 +27,17 @@
 #include "sha256.h"
 
 /* Bump whenever output bytes or the ABI change: Python refuses a stale build. */
-#define MOBSTORE_CANON_SPEC "mobstore-canon-3"
+#define MOBSTORE_CANON_SPEC "mobstore-canon-4"
 
 /* BEGIN CDEF */
 #define MOBSTORE_PROFILE_BARE 0
 #define MOBSTORE_PROFILE_F2 2
 #define MOBSTORE_PROFILE_F3 3
+#define MOBSTORE_PROFILE_JCS 74 /* 'J': away from meerkat's numbered profiles */
 
 #define MOBSTORE_MAX_DEPTH 128
 #define MOBSTORE_MAX_MESSAGE_BYTES 2147483647
+#define MOBSTORE_JCS_MAX_DEPTH 127 /* jcs: nested arrays/objects, the top-level object included */
 
 /* Result codes (0 = success).  Every nonzero code except NOMEM and ARG means
  * "the input is not an acceptable message" (InvalidInputError in Python). */
@@ -51,6 +55,7 @@
 #define MOBSTORE_E_TOO_LARGE 11    /* message >= MOBSTORE_MAX_MESSAGE_BYTES */
 #define MOBSTORE_E_NOMEM 12        /* allocation failed (MemoryError) */
 #define MOBSTORE_E_ARG 13          /* bad argument: unknown profile, NULL pointer */
+#define MOBSTORE_E_NOT_OBJECT 14   /* jcs: the message is not a JSON object */
 
 typedef struct mobstore_ctx mobstore_ctx;
 
@@ -122,6 +127,16 @@ const char *mobstore_ctx_error_text(const mobstore_ctx *ctx);
  * and sets *out, or an error code. */
 size_t mobstore_format_double(double v, char *out);
 int mobstore_parse_double(const char *token, size_t len, double *out);
+/* jcs numbers (jcs_number.c).  mobstore_jcs_parse_double: the correctly
+ * rounded double of one whole number token; 0, MOBSTORE_E_NUMBER (not a JSON
+ * number) or MOBSTORE_E_NUMBER_RANGE (rounds to infinity).  ..._doubles: n
+ * tokens back to back (lens[i] bytes each) into out[i] / codes[i] (caller-owned
+ * arrays of n), returns how many failed.  mobstore_jcs_format_double:
+ * ECMAScript Number::toString of v into out (>= 32 bytes), returns its length
+ * (0 for NaN/infinity). */
+int mobstore_jcs_parse_double(const char *token, size_t len, double *out);
+size_t mobstore_jcs_parse_doubles(const char *data, const size_t *lens, size_t n, double *out, int *codes);
+size_t mobstore_jcs_format_double(double v, char *out);
 /* END CDEF */
 
 #ifdef MOBSTORE_CANON_INTERNAL
@@ -213,6 +228,22 @@ int mob_out_compact(mob_out *o, mob_doc *d, uint32_t i);
 
 /* message.c */
 int mob_canonical_message(mob_doc *d, mob_out *o, const uint8_t *msg, size_t len, int profile);
+
+/* jcs.c: the jcs profile's own parse state (allocated on first use). */
+#define MOBSTORE_JCS_KEY_SHOWN 24 /* bytes of a duplicated name quoted in its error */
+typedef struct mob_jcs mob_jcs;
+mob_jcs *mob_jcs_new(void);          /* NULL when out of memory */
+void mob_jcs_free(mob_jcs *j);       /* NULL is a no-op */
+void mob_jcs_trim(mob_jcs *j);       /* drop large buffers */
+/* Append the canonical bytes of msg[0..len) to o; 0 or MOBSTORE_E_* with the
+ * byte offset and detail text (owned by j, or NULL) of the error below. */
+int mob_jcs_message(mob_jcs *j, mob_out *o, const uint8_t *msg, size_t len);
+size_t mob_jcs_error_offset(const mob_jcs *j);
+const char *mob_jcs_error_detail(const mob_jcs *j);
+
+/* jcs_number.c */
+int mob_jcs_number(const uint8_t *p, const uint8_t *end, const uint8_t **stop, double *out);
+size_t mob_jcs_format_double(double v, char *out); /* finite v; out >= 32 bytes */
 
 #endif /* MOBSTORE_CANON_INTERNAL */
 

@@ -34,6 +34,7 @@ struct mobstore_ctx {
     mob_doc doc;
     mob_out out;
     mob_out ring[PIPE_SLOTS]; /* pipeline slots: allocated on first large call, reused */
+    mob_jcs *jcs;             /* the jcs profile's parse state: allocated on first use */
     int err;
     size_t err_index;
     size_t err_off;
@@ -54,6 +55,7 @@ void mobstore_ctx_free(mobstore_ctx *ctx)
     mob_doc_free(&ctx->doc);
     free(ctx->out.buf);
     for (int i = 0; i < PIPE_SLOTS; i++) free(ctx->ring[i].buf);
+    mob_jcs_free(ctx->jcs);
     free(ctx);
 }
 
@@ -61,6 +63,7 @@ void mobstore_ctx_trim(mobstore_ctx *ctx)
 {
     if (!ctx) return;
     if (ctx->doc.nodes_cap > 65536) mob_doc_free(&ctx->doc);
+    mob_jcs_trim(ctx->jcs);
     if (ctx->out.cap > (1u << 20)) {
         free(ctx->out.buf);
         memset(&ctx->out, 0, sizeof ctx->out);
@@ -89,6 +92,7 @@ static const char *code_text(int code)
     case MOBSTORE_E_TOO_LARGE: return "message too large";
     case MOBSTORE_E_NOMEM: return "out of memory";
     case MOBSTORE_E_ARG: return "bad argument";
+    case MOBSTORE_E_NOT_OBJECT: return "message is not a JSON object";
     }
     return "error";
 }
@@ -120,7 +124,23 @@ static void clear_error(mobstore_ctx *ctx)
 
 static int valid_profile(int p)
 {
-    return p == MOBSTORE_PROFILE_F3 || p == MOBSTORE_PROFILE_F2 || p == MOBSTORE_PROFILE_BARE;
+    return p == MOBSTORE_PROFILE_F3 || p == MOBSTORE_PROFILE_F2 || p == MOBSTORE_PROFILE_BARE ||
+           p == MOBSTORE_PROFILE_JCS;
+}
+
+/* One message's canonical bytes appended to o: the meerkat profiles
+ * (message.c) or jcs (jcs.c, whose error position goes where set_error
+ * reads it). */
+static int canon_one(mobstore_ctx *ctx, mob_out *o, const uint8_t *msg, size_t len, int profile)
+{
+    if (profile != MOBSTORE_PROFILE_JCS) return mob_canonical_message(&ctx->doc, o, msg, len, profile);
+    if (!ctx->jcs && !(ctx->jcs = mob_jcs_new())) return MOBSTORE_E_NOMEM;
+    int rc = mob_jcs_message(ctx->jcs, o, msg, len);
+    if (rc) {
+        ctx->doc.err_off = mob_jcs_error_offset(ctx->jcs);
+        ctx->doc.err_detail = mob_jcs_error_detail(ctx->jcs);
+    }
+    return rc;
 }
 
 int mobstore_canonical(mobstore_ctx *ctx, const char *msg, size_t len, int profile,
@@ -134,7 +154,7 @@ int mobstore_canonical(mobstore_ctx *ctx, const char *msg, size_t len, int profi
     ctx->doc.err_off = 0;
     if (!out || !out_len || (!msg && len) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
     ctx->out.len = 0;
-    int rc = mob_canonical_message(&ctx->doc, &ctx->out, (const uint8_t *)(msg ? msg : ""), len, profile);
+    int rc = canon_one(ctx, &ctx->out, (const uint8_t *)(msg ? msg : ""), len, profile);
     if (rc) return set_error(ctx, rc, 0);
     *out = (const char *)ctx->out.buf;
     *out_len = ctx->out.len;
@@ -177,7 +197,7 @@ static int absorb_into(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count
         if (count + i > 0) {
             if (mob_out_byte(o, ',')) return set_error(ctx, MOBSTORE_E_NOMEM, i);
         }
-        int rc = mob_canonical_message(&ctx->doc, o, p, lens[i], profile);
+        int rc = canon_one(ctx, o, p, lens[i], profile);
         if (rc) return set_error(ctx, rc, i);
         p += lens[i];
         if (o->len >= FLUSH_AT) {
@@ -338,7 +358,7 @@ static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const cha
             rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
             break;
         }
-        int mrc = mob_canonical_message(&ctx->doc, o, p, lens[i], profile);
+        int mrc = canon_one(ctx, o, p, lens[i], profile);
         if (mrc) {
             rc = set_error(ctx, mrc, i);
             break;

@@ -5,6 +5,8 @@ from ``_native/`` by cffi) and the only owner of its ``ffi``/``lib``. When the
 native module is missing or stale, or ``MOBSTORE_PURE_PYTHON=1``, everything
 runs on the pure-Python reference ``engine._canon_py``; both paths give the
 same bytes and raise the same error class (differential-tested).
+Profile "jcs" (RFC 8785 for any JSON object) has its own reference,
+``engine._jcs_py``, whose error messages the native path matches exactly.
 
 Environment:
     MOBSTORE_PURE_PYTHON=1    use the Python reference even if native loads
@@ -27,6 +29,7 @@ import warnings
 import orjson
 
 from . import _canon_py as _py
+from . import _jcs_py
 from .errors import InvalidInputError
 
 __all__ = [
@@ -34,13 +37,13 @@ __all__ = [
     "dumps_value", "message_bytes", "message_dict_bytes", "message_sha256", "transcript_digest",
 ]
 
-PROFILES = ("f3", "f2", "bare")
+PROFILES = ("f3", "f2", "bare", "jcs")
 # Must equal MOBSTORE_CANON_SPEC in _native/canon.h; a mismatch means a stale build.
-NATIVE_SPEC = "mobstore-canon-3"
+NATIVE_SPEC = "mobstore-canon-4"
 
-_PROFILE_BYTE = {"f3": 3, "f2": 2, "bare": 0}
+_PROFILE_BYTE = {"f3": 3, "f2": 2, "bare": 0, "jcs": 74}  # = MOBSTORE_PROFILE_* (jcs: "J")
 _BYTE_PROFILE = {v: k for k, v in _PROFILE_BYTE.items()}
-_PREFIX = {"f3": "sha256:", "f2": "sha256:", "bare": ""}
+_PREFIX = {"f3": "sha256:", "f2": "sha256:", "bare": "", "jcs": "sha256:"}
 _STATE_MAGIC = b"MTS1"
 
 
@@ -103,6 +106,11 @@ if _native is not None:
             lib.mobstore_set_digest_threads(max(1, min(n, 64)))  # clamp: fits a C int
 
     _digest_threads_from_env()
+
+
+def _py_canonical(data: bytes, profile: str) -> bytes:
+    """The Python reference of one profile (jcs has its own module)."""
+    return _jcs_py.canonical_message(data) if profile == "jcs" else _py.canonical_message(data, profile)
 
 
 def _check_profile(profile) -> int:
@@ -282,7 +290,7 @@ def canonical_message(message, profile="f3") -> bytes:
     code = _check_profile(profile)
     data = message_bytes(message)
     if _native is None:
-        return _py.canonical_message(data, profile)
+        return _py_canonical(data, profile)
     w = _work
     rc = lib.mobstore_canonical(w.ctx, data, len(data), code, w.outp, w.outl)
     if rc:
@@ -296,7 +304,7 @@ def message_sha256(message, profile="f3") -> bytes:
     code = _check_profile(profile)
     data = message_bytes(message)
     if _native is None:
-        return hashlib.sha256(_py.canonical_message(data, profile)).digest()
+        return hashlib.sha256(_py_canonical(data, profile)).digest()
     w = _work
     rc = lib.mobstore_message_sha256(w.ctx, data, len(data), code, w.sha)
     if rc:
@@ -315,6 +323,8 @@ def transcript_digest(messages, profile="f3") -> str:
     """Digest of a whole transcript: ``"sha256:"+hex`` (f3/f2) or plain hex (bare)."""
     code = _check_profile(profile)
     if _native is None:
+        if profile == "jcs":
+            return _jcs_py.transcript_digest([message_bytes(m) for m in messages])
         return _py.transcript_digest([message_bytes(m) for m in messages], profile)
     w = _work
     if len(messages) == 1:
@@ -332,7 +342,7 @@ def transcript_digest(messages, profile="f3") -> str:
 class TranscriptState:
     """Streaming SHA-256 over b"[" + canonical messages joined by b"," (+ b"]" at digest time).
 
-    ``to_bytes()`` is ``b"MTS1"`` + profile byte (3 f3, 2 f2, 0 bare) +
+    ``to_bytes()`` is ``b"MTS1"`` + profile byte (3 f3, 2 f2, 0 bare, 74 jcs) +
     message count (u64 big-endian) + the SHA-256 midstate (``b"MSS1"`` + H0..H7
     big-endian + total bytes u64 big-endian + the uncompressed tail); both
     implementations write and resume exactly these bytes.
@@ -394,7 +404,7 @@ class TranscriptState:
             parts = []
             for i, m in enumerate(messages):
                 try:
-                    parts.append(_py.canonical_message(message_bytes(m), self.profile))
+                    parts.append(_py_canonical(message_bytes(m), self.profile))
                 except InvalidInputError as exc:
                     raise InvalidInputError(f"message {i}: {exc}") from None
             if not parts:
@@ -484,3 +494,25 @@ def _native_digest_threads(n: int) -> int | None:
     if _native is None:
         return None
     return int(lib.mobstore_set_digest_threads(max(1, min(int(n), 64))))
+
+
+def _native_jcs_format(x: float) -> str | None:
+    """Native ECMAScript text of a finite float under jcs ("" for NaN/infinity)."""
+    if _native is None:
+        return None
+    buf = ffi.new("char[32]")
+    n = lib.mobstore_jcs_format_double(x, buf)
+    return ffi.unpack(buf, n).decode("ascii")
+
+
+def _native_jcs_parse(tokens: list[bytes]) -> tuple[list[float], list[int]] | None:
+    """Native correctly rounded parse of many number tokens in one call: (values, codes),
+    code 0 or MOBSTORE_E_NUMBER / MOBSTORE_E_NUMBER_RANGE per token."""
+    if _native is None:
+        return None
+    n = len(tokens)
+    lens = array.array(_SIZE_T, map(len, tokens))
+    out = ffi.new("double[]", max(n, 1))
+    codes = ffi.new("int[]", max(n, 1))
+    lib.mobstore_jcs_parse_doubles(b"".join(tokens), ffi.from_buffer("size_t[]", lens), n, out, codes)
+    return list(ffi.unpack(out, n)), list(ffi.unpack(codes, n))

@@ -1,0 +1,650 @@
+/* jcs.c -- the jcs profile: RFC 8785 canonical bytes of any JSON object.
+ *
+ * The byte-level rules, their order and every error message are those of
+ * engine/_jcs_py.py (its docstring is the spec; the differential tests hold
+ * this file to it).  In short: strict UTF-8 over the whole input first, then
+ * one pass builds a flat node array (document order; a container's
+ * children follow it and `next` is the index past its subtree), sorting each
+ * object's member names by UTF-16 code units when it closes -- where a
+ * duplicate name is an error -- and a second pass writes the canonical form.
+ * Numbers: jcs_number.c (correctly rounded in, ECMAScript out).
+ *
+ * Limits: MOBSTORE_JCS_MAX_DEPTH nested containers (the top-level object
+ * counts), messages < MOBSTORE_MAX_MESSAGE_BYTES (32-bit offsets).  No
+ * recursion.  Memory: mob_jcs owns its node array, decoded-string arena and
+ * sorted-name arrays; they grow to the largest message seen and are kept
+ * (mob_jcs_trim drops large ones), so steady state allocates nothing.
+ */
+#define MOBSTORE_CANON_INTERNAL 1
+#include "canon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+enum { JN_NULL, JN_FALSE, JN_TRUE, JN_NUM, JN_STR, JN_ARR, JN_OBJ };
+
+typedef struct {
+    uint8_t type;
+    uint8_t escaped;  /* JN_STR: decoded bytes live in the arena */
+    uint8_t special;  /* JN_STR: decoded bytes hold '"', '\\' or < 0x20 (escaped on output) */
+    uint8_t pad;
+    uint32_t len;     /* JN_STR: decoded length; JN_ARR/JN_OBJ: members */
+    uint32_t next;    /* index of the first node after this subtree */
+    uint32_t src;     /* offset of the value's first byte (a name's opening quote) */
+    uint32_t sorted;  /* JN_OBJ: its name nodes in output order start at order[sorted] */
+    uint32_t pad2;
+    union {
+        const uint8_t *s;
+        double f;
+    } v;
+} jnode;
+
+struct mob_jcs {
+    jnode *nodes;
+    size_t nodes_cap;
+    uint8_t *arena; /* decoded strings that had escapes; never longer than the input */
+    size_t arena_cap;
+    uint32_t *order; /* per object, its name node indices sorted */
+    size_t order_cap;
+    uint32_t *tmp; /* merge sort scratch */
+    size_t tmp_cap;
+    size_t err_off;
+    const char *err_detail;
+    char detail[200];
+};
+
+mob_jcs *mob_jcs_new(void) { return calloc(1, sizeof(mob_jcs)); }
+
+void mob_jcs_free(mob_jcs *j)
+{
+    if (!j) return;
+    free(j->nodes);
+    free(j->arena);
+    free(j->order);
+    free(j->tmp);
+    free(j);
+}
+
+void mob_jcs_trim(mob_jcs *j)
+{
+    if (!j) return;
+    if (j->nodes_cap > 65536) {
+        free(j->nodes);
+        free(j->order);
+        free(j->tmp);
+        j->nodes = NULL;
+        j->order = j->tmp = NULL;
+        j->nodes_cap = j->order_cap = j->tmp_cap = 0;
+    }
+    if (j->arena_cap > (1u << 20)) {
+        free(j->arena);
+        j->arena = NULL;
+        j->arena_cap = 0;
+    }
+}
+
+size_t mob_jcs_error_offset(const mob_jcs *j) { return j->err_off; }
+const char *mob_jcs_error_detail(const mob_jcs *j) { return j->err_detail; }
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (*cap >= need) return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q) return MOBSTORE_E_NOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+/* Offset of the first byte of the first invalid sequence, or n. */
+static size_t utf8_invalid_at(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    for (;;) {
+#if defined(__SSE2__)
+        while (i + 16 <= n && !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + i)))) i += 16;
+#endif
+        while (i < n && s[i] < 0x80) i++;
+        if (i >= n) return n;
+        uint8_t c = s[i];
+        size_t need;
+        uint8_t lo = 0x80, hi = 0xBF; /* range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F; /* no surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
+        } else {
+            return i;
+        }
+        if (n - i <= need) return i; /* truncated (or exactly at the end without its tail) */
+        if (s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t k = 2; k <= need; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+        i += need + 1;
+    }
+}
+
+/* ------------------------------------------------------------- the parse */
+
+typedef struct {
+    mob_jcs *j;
+    const uint8_t *in, *end;
+    uint32_t count; /* nodes used */
+    uint32_t order_len;
+    size_t arena_len;
+} parser;
+
+static int fail(parser *ps, int code, const uint8_t *at, const char *detail)
+{
+    ps->j->err_off = (size_t)(at - ps->in);
+    ps->j->err_detail = detail;
+    return code;
+}
+
+static int fail_eof(parser *ps) { return fail(ps, MOBSTORE_E_SYNTAX, ps->end, "unexpected end of input"); }
+
+static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+static int new_node(parser *ps, uint8_t type, const uint8_t *at, uint32_t *idx)
+{
+    mob_jcs *j = ps->j;
+    if (ps->count >= j->nodes_cap && grow((void **)&j->nodes, &j->nodes_cap, (size_t)ps->count + 1, sizeof(jnode)))
+        return MOBSTORE_E_NOMEM;
+    jnode *n = &j->nodes[ps->count];
+    n->type = type;
+    n->escaped = n->special = 0;
+    n->len = 0;
+    n->src = (uint32_t)(at - ps->in);
+    n->next = ps->count + 1;
+    *idx = ps->count++;
+    return 0;
+}
+
+static inline int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* The \uXXXX at p (p[0] == '\\', p[1] == 'u') into *cp; 0 or an error (set). */
+static int hex4(parser *ps, const uint8_t *p, int *cp)
+{
+    int v = 0;
+    for (int k = 2; k < 6; k++) {
+        if (p + k >= ps->end) return fail_eof(ps);
+        int h = hexval(p[k]);
+        if (h < 0) return fail(ps, MOBSTORE_E_ESCAPE, p, NULL);
+        v = v * 16 + h;
+    }
+    *cp = v;
+    return 0;
+}
+
+/* Position of the first '"', '\\' or byte < 0x20 in [p, end), or end. */
+static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1F);
+    while (p + 16 <= end) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                                   _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+    return p;
+}
+
+static int lone_surrogate(parser *ps, const uint8_t *at, int cp)
+{
+    snprintf(ps->j->detail, sizeof ps->j->detail, "lone surrogate \\u%04x", (unsigned)cp);
+    return fail(ps, MOBSTORE_E_ESCAPE, at, ps->j->detail);
+}
+
+/* The string whose opening quote is at *pp; on success *pp is past the
+ * closing quote. */
+static int parse_string(parser *ps, const uint8_t **pp, uint32_t *idx)
+{
+    const uint8_t *open = *pp, *p = open + 1, *end = ps->end;
+    int rc = new_node(ps, JN_STR, open, idx);
+    if (rc) return rc;
+    const uint8_t *q = scan_plain(p, end);
+    if (q < end && *q == '"') { /* no escape: the input bytes are the value */
+        jnode *n = &ps->j->nodes[*idx];
+        n->v.s = p;
+        n->len = (uint32_t)(q - p);
+        *pp = q + 1;
+        return 0;
+    }
+    uint8_t *base = ps->j->arena + ps->arena_len, *w = base;
+    int special = 0;
+    for (;;) {
+        memcpy(w, p, (size_t)(q - p));
+        w += q - p;
+        p = q;
+        if (p >= end) return fail_eof(ps);
+        if (*p == '"') break;
+        if (*p != '\\') return fail(ps, MOBSTORE_E_CONTROL, p, NULL);
+        if (p + 1 >= end) return fail_eof(ps);
+        uint8_t e = p[1];
+        uint8_t c;
+        switch (e) {
+        case '"': c = '"'; break;
+        case '\\': c = '\\'; break;
+        case '/': c = '/'; break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        case 'u': c = 0; break;
+        default: return fail(ps, MOBSTORE_E_ESCAPE, p, NULL);
+        }
+        if (e != 'u') {
+            special |= c != '/';
+            *w++ = c;
+            p += 2;
+        } else {
+            int cp, lo;
+            if ((rc = hex4(ps, p, &cp))) return rc;
+            const uint8_t *esc = p;
+            p += 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (!(p + 2 <= end && p[0] == '\\' && p[1] == 'u')) return lone_surrogate(ps, esc, cp);
+                if ((rc = hex4(ps, p, &lo))) return rc;
+                if (lo < 0xDC00 || lo > 0xDFFF) return lone_surrogate(ps, esc, cp);
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return lone_surrogate(ps, esc, cp);
+            }
+            if (cp < 0x80) {
+                special |= cp < 0x20 || cp == '"' || cp == '\\';
+                *w++ = (uint8_t)cp;
+            } else if (cp < 0x800) {
+                *w++ = (uint8_t)(0xC0 | (cp >> 6));
+                *w++ = (uint8_t)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                *w++ = (uint8_t)(0xE0 | (cp >> 12));
+                *w++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+                *w++ = (uint8_t)(0x80 | (cp & 0x3F));
+            } else {
+                *w++ = (uint8_t)(0xF0 | (cp >> 18));
+                *w++ = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+                *w++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+                *w++ = (uint8_t)(0x80 | (cp & 0x3F));
+            }
+        }
+        q = scan_plain(p, end);
+    }
+    jnode *n = &ps->j->nodes[*idx];
+    n->escaped = 1;
+    n->special = (uint8_t)special;
+    n->v.s = base;
+    n->len = (uint32_t)(w - base);
+    ps->arena_len += (size_t)(w - base);
+    *pp = p + 1;
+    return 0;
+}
+
+/* UTF-16 code-unit order of two valid UTF-8 strings.  Byte order equals
+ * code-point order; the two differ only where a character of U+E000..U+FFFF
+ * (lead byte EE/EF) meets one above U+FFFF (F0..F4, a surrogate pair in
+ * UTF-16, so first): at the first differing byte both are lead bytes, and
+ * moving EE/EF above F4 gives UTF-16 order. */
+static int name_cmp(const jnode *a, const jnode *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    const uint8_t *x = a->v.s, *y = b->v.s;
+    size_t i = 0;
+    while (i < n && x[i] == y[i]) i++;
+    if (i == n) return (a->len > b->len) - (a->len < b->len);
+    unsigned u = x[i], v = y[i];
+    if (u >= 0xEE && v >= 0xEE) {
+        if (u <= 0xEF) u += 0x10;
+        if (v <= 0xEF) v += 0x10;
+    }
+    return (int)u - (int)v;
+}
+
+static void merge_sort(const jnode *nodes, uint32_t *a, uint32_t *tmp, uint32_t n)
+{
+    if (n <= 12) { /* insertion sort: stable, best for the usual few names */
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t k = a[i], m = i;
+            while (m > 0 && name_cmp(&nodes[a[m - 1]], &nodes[k]) > 0) {
+                a[m] = a[m - 1];
+                m--;
+            }
+            a[m] = k;
+        }
+        return;
+    }
+    uint32_t h = n / 2;
+    merge_sort(nodes, a, tmp, h);
+    merge_sort(nodes, a + h, tmp, n - h);
+    if (name_cmp(&nodes[a[h - 1]], &nodes[a[h]]) <= 0) return;
+    memcpy(tmp, a, h * sizeof *a);
+    uint32_t i = 0, k = h, o = 0;
+    while (i < h && k < n) a[o++] = name_cmp(&nodes[a[k]], &nodes[tmp[i]]) < 0 ? a[k++] : tmp[i++];
+    while (i < h) a[o++] = tmp[i++];
+}
+
+/* Append `raw` (UTF-8, n bytes) as an output string to buf (>= 6n + 3 bytes). */
+static size_t write_escaped(char *buf, const uint8_t *raw, size_t n);
+
+static int duplicate(parser *ps, const jnode *a, const jnode *b)
+{
+    size_t n = a->len;
+    const char *more = "";
+    if (n > MOBSTORE_JCS_KEY_SHOWN) {
+        n = MOBSTORE_JCS_KEY_SHOWN;
+        while ((a->v.s[n] & 0xC0) == 0x80) n--; /* a character boundary */
+        more = "...";
+    }
+    char *d = ps->j->detail;
+    size_t len = write_escaped(d, a->v.s, n);
+    memcpy(d + len, more, strlen(more) + 1);
+    return fail(ps, MOBSTORE_E_DUPLICATE_KEY, ps->in + (a->src > b->src ? a->src : b->src), d);
+}
+
+/* Sort the names of object `obj` (members complete) into order[]. */
+static int close_object(parser *ps, uint32_t obj)
+{
+    mob_jcs *j = ps->j;
+    uint32_t n = j->nodes[obj].len;
+    j->nodes[obj].sorted = ps->order_len;
+    if (!n) return 0;
+    if (grow((void **)&j->order, &j->order_cap, (size_t)ps->order_len + n, sizeof(uint32_t))) return MOBSTORE_E_NOMEM;
+    uint32_t *a = j->order + ps->order_len;
+    uint32_t k = obj + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        a[i] = k;
+        k = j->nodes[k + 1].next;
+    }
+    ps->order_len += n;
+    if (n > 12 && grow((void **)&j->tmp, &j->tmp_cap, n, sizeof(uint32_t))) return MOBSTORE_E_NOMEM;
+    merge_sort(j->nodes, a, j->tmp, n);
+    for (uint32_t i = 1; i < n; i++) {
+        const jnode *x = &j->nodes[a[i - 1]], *y = &j->nodes[a[i]];
+        if (x->len == y->len && memcmp(x->v.s, y->v.s, x->len) == 0) return duplicate(ps, x, y);
+    }
+    return 0;
+}
+
+static int starts(const uint8_t *p, const uint8_t *end, const char *lit, size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+/* A name at p ("name" ws ':' ws); *pp moves to the member's value. */
+static int parse_name(parser *ps, const uint8_t **pp)
+{
+    const uint8_t *p = *pp, *end = ps->end;
+    if (p >= end) return fail_eof(ps);
+    if (*p != '"') return fail(ps, MOBSTORE_E_SYNTAX, p, "expected a string key");
+    uint32_t idx;
+    int rc = parse_string(ps, &p, &idx);
+    if (rc) return rc;
+    p = skip_ws(p, end);
+    if (p >= end) return fail_eof(ps);
+    if (*p != ':') return fail(ps, MOBSTORE_E_SYNTAX, p, "expected ':'");
+    p = skip_ws(p + 1, end);
+    if (p >= end) return fail_eof(ps);
+    *pp = p;
+    return 0;
+}
+
+static int parse(parser *ps)
+{
+    const uint8_t *p = skip_ws(ps->in, ps->end), *end = ps->end;
+    uint32_t stack[MOBSTORE_JCS_MAX_DEPTH];
+    int depth = 0;
+    int rc;
+    uint32_t idx;
+    if (p >= end) return fail_eof(ps);
+    if (*p != '{') return fail(ps, MOBSTORE_E_NOT_OBJECT, p, NULL);
+    for (;;) {
+        /* p starts a value */
+        uint8_t c = *p;
+        if (c == '{' || c == '[') {
+            if (depth >= MOBSTORE_JCS_MAX_DEPTH) return fail(ps, MOBSTORE_E_DEPTH, p, NULL);
+            if ((rc = new_node(ps, c == '{' ? JN_OBJ : JN_ARR, p, &idx))) return rc;
+            const uint8_t *q = skip_ws(p + 1, end);
+            if (q < end && *q == (c == '{' ? '}' : ']')) {
+                ps->j->nodes[idx].sorted = ps->order_len;
+                p = q + 1;
+            } else {
+                stack[depth++] = idx;
+                p = q;
+                if (c == '{') {
+                    if ((rc = parse_name(ps, &p))) return rc;
+                } else if (p >= end) {
+                    return fail_eof(ps);
+                }
+                continue;
+            }
+        } else if (c == '"') {
+            if ((rc = parse_string(ps, &p, &idx))) return rc;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if ((rc = new_node(ps, JN_NUM, p, &idx))) return rc;
+            const uint8_t *stop = p;
+            rc = mob_jcs_number(p, end, &stop, &ps->j->nodes[idx].v.f);
+            if (rc) {
+                const char *why = rc == MOBSTORE_E_NUMBER && starts(p, end, "-Infinity", 9) ? "NaN/Infinity are not JSON" : NULL;
+                return fail(ps, rc, p, why);
+            }
+            p = stop;
+        } else if (starts(p, end, "true", 4)) {
+            if ((rc = new_node(ps, JN_TRUE, p, &idx))) return rc;
+            p += 4;
+        } else if (starts(p, end, "false", 5)) {
+            if ((rc = new_node(ps, JN_FALSE, p, &idx))) return rc;
+            p += 5;
+        } else if (starts(p, end, "null", 4)) {
+            if ((rc = new_node(ps, JN_NULL, p, &idx))) return rc;
+            p += 4;
+        } else if (starts(p, end, "NaN", 3) || starts(p, end, "Infinity", 8)) {
+            return fail(ps, MOBSTORE_E_NUMBER, p, "NaN/Infinity are not JSON");
+        } else {
+            return fail(ps, MOBSTORE_E_SYNTAX, p, "unexpected character");
+        }
+        /* a complete value: count it in its container, closing those that end here */
+        for (;;) {
+            if (!depth) {
+                p = skip_ws(p, end);
+                if (p < end) return fail(ps, MOBSTORE_E_TRAILING, p, NULL);
+                return 0;
+            }
+            uint32_t top = stack[depth - 1];
+            jnode *t = &ps->j->nodes[top];
+            int obj = t->type == JN_OBJ;
+            t->len++;
+            p = skip_ws(p, end);
+            if (p >= end) return fail_eof(ps);
+            if (*p == ',') {
+                p = skip_ws(p + 1, end);
+                if (obj) {
+                    if ((rc = parse_name(ps, &p))) return rc;
+                } else if (p >= end) {
+                    return fail_eof(ps);
+                }
+                break;
+            }
+            if (*p == (obj ? '}' : ']')) {
+                p++;
+                depth--;
+                ps->j->nodes[top].next = ps->count;
+                if (obj && (rc = close_object(ps, top))) return rc;
+                continue;
+            }
+            return fail(ps, MOBSTORE_E_SYNTAX, p, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the output */
+
+static const char HEX[] = "0123456789abcdef";
+
+static size_t write_escaped(char *buf, const uint8_t *raw, size_t n)
+{
+    char *w = buf;
+    *w++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = raw[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *w++ = (char)c;
+            continue;
+        }
+        *w++ = '\\';
+        switch (c) {
+        case '"': *w++ = '"'; break;
+        case '\\': *w++ = '\\'; break;
+        case '\b': *w++ = 'b'; break;
+        case '\f': *w++ = 'f'; break;
+        case '\n': *w++ = 'n'; break;
+        case '\r': *w++ = 'r'; break;
+        case '\t': *w++ = 't'; break;
+        default:
+            *w++ = 'u';
+            *w++ = '0';
+            *w++ = '0';
+            *w++ = HEX[c >> 4];
+            *w++ = HEX[c & 15];
+        }
+    }
+    *w++ = '"';
+    return (size_t)(w - buf);
+}
+
+static int out_string(mob_out *o, const jnode *n)
+{
+    if (!n->special) {
+        if (mob_out_reserve(o, (size_t)n->len + 2)) return MOBSTORE_E_NOMEM;
+        uint8_t *w = o->buf + o->len;
+        w[0] = '"';
+        memcpy(w + 1, n->v.s, n->len);
+        w[n->len + 1] = '"';
+        o->len += (size_t)n->len + 2;
+        return 0;
+    }
+    /* escapes needed: in runs, so the reservation stays near the string's size */
+    const uint8_t *s = n->v.s, *end = s + n->len;
+    if (mob_out_byte(o, '"')) return MOBSTORE_E_NOMEM;
+    while (s < end) {
+        const uint8_t *q = scan_plain(s, end);
+        if (mob_out_bytes(o, s, (size_t)(q - s))) return MOBSTORE_E_NOMEM;
+        if (q >= end) break;
+        if (mob_out_reserve(o, 8)) return MOBSTORE_E_NOMEM;
+        size_t len = write_escaped((char *)o->buf + o->len, q, 1); /* '"' + escape + '"' */
+        memmove(o->buf + o->len, o->buf + o->len + 1, len - 2);    /* drop the quotes */
+        o->len += len - 2;
+        s = q + 1;
+    }
+    return mob_out_byte(o, '"');
+}
+
+static int out_scalar(mob_out *o, const jnode *n)
+{
+    switch (n->type) {
+    case JN_NULL: return mob_out_bytes(o, "null", 4);
+    case JN_TRUE: return mob_out_bytes(o, "true", 4);
+    case JN_FALSE: return mob_out_bytes(o, "false", 5);
+    case JN_NUM:
+        if (mob_out_reserve(o, 32)) return MOBSTORE_E_NOMEM;
+        o->len += mob_jcs_format_double(n->v.f, (char *)o->buf + o->len);
+        return 0;
+    default: return out_string(o, n);
+    }
+}
+
+typedef struct {
+    uint32_t node, i, child;
+} frame;
+
+static int emit(mob_jcs *j, mob_out *o)
+{
+    frame st[MOBSTORE_JCS_MAX_DEPTH];
+    int depth = 0;
+    const jnode *nodes = j->nodes;
+    uint32_t v = 0; /* the top-level object */
+    for (;;) {
+        const jnode *n = &nodes[v];
+        if (n->type == JN_OBJ || n->type == JN_ARR) {
+            int obj = n->type == JN_OBJ;
+            if (!n->len) {
+                if (mob_out_bytes(o, obj ? "{}" : "[]", 2)) return MOBSTORE_E_NOMEM;
+            } else {
+                if (mob_out_byte(o, obj ? '{' : '[')) return MOBSTORE_E_NOMEM;
+                st[depth].node = v;
+                st[depth].i = 0;
+                st[depth].child = v + 1;
+                depth++;
+            }
+        } else if (out_scalar(o, n)) {
+            return MOBSTORE_E_NOMEM;
+        }
+        /* the next value to write, closing finished containers */
+        for (;;) {
+            if (!depth) return o->oom ? MOBSTORE_E_NOMEM : 0;
+            frame *f = &st[depth - 1];
+            const jnode *c = &nodes[f->node];
+            if (f->i == c->len) {
+                if (mob_out_byte(o, c->type == JN_OBJ ? '}' : ']')) return MOBSTORE_E_NOMEM;
+                depth--;
+                continue;
+            }
+            if (f->i && mob_out_byte(o, ',')) return MOBSTORE_E_NOMEM;
+            if (c->type == JN_OBJ) {
+                uint32_t name = j->order[c->sorted + f->i];
+                if (out_string(o, &nodes[name]) || mob_out_byte(o, ':')) return MOBSTORE_E_NOMEM;
+                v = name + 1;
+            } else {
+                v = f->child;
+                f->child = nodes[v].next;
+            }
+            f->i++;
+            break;
+        }
+    }
+}
+
+int mob_jcs_message(mob_jcs *j, mob_out *o, const uint8_t *msg, size_t len)
+{
+    j->err_off = 0;
+    j->err_detail = NULL;
+    if (len >= MOBSTORE_MAX_MESSAGE_BYTES) return MOBSTORE_E_TOO_LARGE;
+    size_t bad = utf8_invalid_at(msg, len);
+    if (bad < len) {
+        j->err_off = bad;
+        return MOBSTORE_E_UTF8;
+    }
+    if (grow((void **)&j->arena, &j->arena_cap, len + 8, 1)) return MOBSTORE_E_NOMEM;
+    parser ps = {j, msg, msg + len, 0, 0, 0};
+    int rc = parse(&ps);
+    if (rc) return rc;
+    return emit(j, o);
+}
