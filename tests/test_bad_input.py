@@ -170,11 +170,41 @@ def _calls(kind: str, value, sid: str) -> list[tuple[str, callable]]:
     def digest_calls():
         if kind not in ("msg", "msgval"):
             return []
-        out = [(f"canonical_message[{p}]", lambda p=p: digest.canonical_message(value, p)) for p in digest.PROFILES]
+        # jcs takes any JSON object: it must refuse exactly the cases that are not I-JSON objects
+        out = [(f"canonical_message[{p}]", lambda p=p: digest.canonical_message(value, p)) for p in digest.PROFILES
+               if p != "jcs" or jcs_refuses(value)]
         out.append(("transcript_digest", lambda: digest.transcript_digest([VALID_MESSAGE, value])))
         return out
 
     return store_calls, digest_calls
+
+
+def jcs_refuses(value) -> bool:
+    """Whether the jcs profile must refuse a case, by an independent reading: the stdlib
+    parser (no duplicate names, no NaN/Infinity, numbers as doubles) and the rfc8785 package
+    (lone surrogates, infinities) must take it as an object nested at most 127 deep."""
+    import rfc8785  # noqa: PLC0415 - test dependency
+
+    def pairs(items):
+        if len({k for k, _ in items}) != len(items):
+            raise ValueError("duplicate name")
+        return dict(items)
+
+    def constant(name):
+        raise ValueError(name)
+
+    try:
+        doc = json.loads(digest.message_bytes(value).decode("utf-8"), object_pairs_hook=pairs,
+                         parse_constant=constant, parse_int=float)
+        rfc8785.dumps(doc)
+    except (ValueError, RecursionError, InvalidInputError, rfc8785.CanonicalizationError):
+        return True
+    depth, level = 0, [(doc, 1)]
+    while level:
+        v, d = level.pop()
+        depth = max(depth, d)
+        level += [(x, d + 1) for x in (v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())]
+    return not isinstance(doc, dict) or depth > 127
 
 
 def run_case(case_id: str, db_path: str) -> dict[str, str]:
@@ -223,6 +253,12 @@ def test_corpus_is_big_enough_and_well_formed():
     assert kinds == set(KINDS)
     for name in corpus_files():
         load_file_case(name)  # every non-raw case is readable JSON
+
+
+def test_jcs_is_held_to_the_json_level_cases():
+    """The cases that are bad JSON (not only bad meerkat messages) go to the jcs profile too."""
+    refused = [c for c in all_case_ids() if load_case(c)[0] in ("msg", "msgval") and jcs_refuses(load_case(c)[1])]
+    assert len(refused) >= 30, refused
 
 
 @pytest.mark.parametrize("case_id", all_case_ids())

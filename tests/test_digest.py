@@ -78,7 +78,7 @@ def test_impls_report_themselves():
     assert PURE.DIGEST_IMPL == "python" and PURE.NATIVE_ERROR == "MOBSTORE_PURE_PYTHON=1"
     assert digest.DIGEST_IMPL in ("native", "python")
     assert (digest.NATIVE_ERROR is None) == (digest.DIGEST_IMPL == "native")
-    assert digest.PROFILES == ("f3", "f2", "bare")
+    assert digest.PROFILES == ("f3", "f2", "bare", "jcs")
 
 
 # ---------------------------------------------------------------- API
@@ -313,20 +313,20 @@ def test_pure_python_env_and_require_native():
 
 @needs_native
 def test_native_spec_id_matches():
-    assert digest.NATIVE_SPEC == "mobstore-canon-3"
+    assert digest.NATIVE_SPEC == "mobstore-canon-4"
     assert digest.ffi.string(digest.lib.mobstore_canon_spec()).decode() == digest.NATIVE_SPEC
 
 
 def test_message_sha256_is_sha256_of_the_canonical_bytes():
     import hashlib
 
-    from engine import _canon_py
+    from engine import _canon_py, _jcs_py
 
     msg = (b'{"role":"block_assistant","blocks":[{"block_type":"tool_use","data":{"id":"t","name":"n",'
            b'"args":{"b":1.50,"a":[2,1e2]}}}],"stop_reason":"tool_use","created_at":"2026-01-01T00:00:00.5Z"}')
     for profile in digest.PROFILES:
-        expected = hashlib.sha256(_canon_py.canonical_message(msg, profile)).digest()
-        assert digest.message_sha256(msg, profile) == expected
+        canon = _jcs_py.canonical_message(msg) if profile == "jcs" else _canon_py.canonical_message(msg, profile)
+        assert digest.message_sha256(msg, profile) == hashlib.sha256(canon).digest()
     with pytest.raises(InvalidInputError):
         digest.message_sha256(b'{"role":"user","content":"x","content":"y"}')
 
