@@ -278,7 +278,7 @@ def test_current_realm_imports_with_metadata_membership_and_receipts(tmp_path, c
         assert [(m.profile, m.meerkat_id) for m in ops.members] == [("pager", "agent-3")]
 
 
-def test_current_realm_triggers_are_there_and_never_run(current_realms, evil_calls):
+def test_current_realm_triggers_are_there_and_never_run(current_realms, evil_calls):  # noqa: F811 - the fixture
     path, _ = current_realms[4]
     db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     triggers = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0]
@@ -377,6 +377,8 @@ def test_migrated_0810_realm_receipts_are_unrecomputable_not_mismatched(tmp_path
     assert verify.heads_ok == verify.heads == 2
     assert {(u["run_id"], u["sequence"]) for u in verify.unrecomputable} == {(r.run_id, r.sequence)
                                                                              for r in session.receipts}
+    again, verify_again, _ = _import(path, tmp_path / "store.db")  # a re-import adds nothing, twice nothing
+    assert (again.sessions_unchanged, again.receipts_imported, verify_again.receipts_unrecomputable) == (1, 0, 2)
     proc = subprocess.run([sys.executable, "-m", "engine", "verify", str(tmp_path / "store.db"), "--json"],
                           capture_output=True, text=True, timeout=120, check=False)
     doc = json.loads(proc.stdout)
