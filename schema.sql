@@ -85,7 +85,8 @@ CREATE TABLE ms_events (
     at_ms      INTEGER NOT NULL,
     kind       TEXT    NOT NULL,
     session_id TEXT    NOT NULL,
-    detail     BLOB                                -- small JSON object
+    detail     BLOB,                               -- small JSON object
+    writer     TEXT                                -- the writing connection: "<pid>:<random hex>" (Event.writer)
 );
 -- Readers tail the log by seq (the primary key); events(session_id=...) filters that range.
 

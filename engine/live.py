@@ -1,15 +1,15 @@
 """Live sessions of the persistent session service: the in-memory transcript, its xxh3
 fingerprint, the checkpoint gate, and the periodic checkpointer loop.
 
-Port of the seed's live-actor + StoreCheckpointer pair (FORMAT.md §6). Everything here is
+Our version of meerkat's live-actor + StoreCheckpointer pair (meerkat-mob/src/runtime/session_service.rs@v0.5.2). Everything here is
 touched only from the event loop thread; the blocking write itself runs on the service's
 executor (engine/services.py) and is handed immutable snapshots (bytes, tuples).
 
-Differences from the seed, and why:
-- The seed compares message counts to skip an unchanged save; we compare an xxh3_64
+Differences from meerkat's, and why:
+- meerkat compares message counts to skip an unchanged save; we compare an xxh3_64
   fingerprint of the live state (transcript + metadata), so a metadata change is saved and
   a metadata change that is undone is not.
-- The seed's save rewrites the whole session row; our transcript is append-only, so a
+- meerkat's save rewrites the whole session row; our transcript is append-only, so a
   checkpoint appends the buffered (pending) messages and, if changed, the metadata.
 """
 
@@ -35,8 +35,8 @@ _U64 = struct.Struct(">Q")
 
 
 class CheckpointGate:
-    """The seed's per-session gate: while `cancelled`, checkpoints are no-ops. A save that
-    has already passed the check completes (FORMAT.md §6). Loop-thread only, so no mutex."""
+    """meerkat's per-session gate: while `cancelled`, checkpoints are no-ops. A save that
+    has already passed the check completes. Loop-thread only, so no mutex."""
 
     __slots__ = ("cancelled",)
 
@@ -148,7 +148,7 @@ async def run_checkpointer(
     """The periodic checkpointer of one live session: every `interval` seconds call
     `checkpoint(live, "periodic")` until `live.stop` is set. Stopping never interrupts a
     write: the loop only checks `stop` between checkpoints. Failures are logged and the
-    loop goes on (the seed logs checkpoint failures too; the next tick retries)."""
+    loop goes on (meerkat logs checkpoint failures too; the next tick retries)."""
     while not live.stop.is_set():
         try:
             await asyncio.wait_for(live.stop.wait(), interval)

@@ -15,7 +15,7 @@ import apsw
 
 from .errors import SchemaTooNewError, StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v2_rewrites(con: apsw.Connection) -> None:
@@ -51,11 +51,18 @@ def _v3_import_checks(con: apsw.Connection) -> None:
     con.execute("CREATE INDEX ms_import_checks_session ON ms_import_checks (session_num)")
 
 
+def _v4_event_writer(con: apsw.Connection) -> None:
+    """Version 4: ms_events.writer, which Store connection wrote each event (so a reader can
+    tell its own writes from another process's; engine/event_tail.py). Old rows: NULL."""
+    con.execute("ALTER TABLE ms_events ADD COLUMN writer TEXT")
+
+
 # UPGRADES[n] takes a connection inside a transaction from version n-1 to n.
 # Version 1 is the first released layout (tests/fixtures/schema/v1.sql).
 UPGRADES: dict[int, Callable[[apsw.Connection], None]] = {
     2: _v2_rewrites,
     3: _v3_import_checks,
+    4: _v4_event_writer,
 }
 
 

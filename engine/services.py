@@ -1,10 +1,11 @@
-"""The seed's MobSessionService as an async API for agents on asyncio (SPEC §2, FORMAT.md §6).
+"""meerkat's mob session service (MobSessionService, meerkat-mob/src/runtime/session_service.rs@v0.5.2)
+as an async API for agents on asyncio; docs/services.md is the user's page.
 
 Two services share one surface:
 
 - EphemeralSessionService(): sessions live in an in-memory store (engine.open(":memory:"));
   nothing outlives the service. apply_runtime_turn returns the receipt and the serialised
-  session (SessionSnapshot JSON), as the seed's ephemeral service does.
+  session (SessionSnapshot JSON), as meerkat's ephemeral service does.
 - PersistentSessionService(path, checkpoint_interval=...): a file store. apply_runtime_turn is
   the store's one-transaction commit (messages + receipt + digest state) and returns no
   snapshot: the committed head is the snapshot and load_persisted_session materialises it.
@@ -27,9 +28,9 @@ Checkpoint and flush policy (persistent service):
   durable "checkpoint_written" event.
 - cancel_all_checkpointers(): a save already past the gate check completes; every later
   checkpoint of those sessions is a no-op until rearm_all_checkpointers(). Sessions that
-  become live later get a fresh, armed gate (as in the seed); a session discarded while
+  become live later get a fresh, armed gate (as in meerkat); a session discarded while
   cancelled is gone and is not re-armed.
-- apply_runtime_turn on a live session is not gated: like the seed's turn commit it writes
+- apply_runtime_turn on a live session is not gated: like meerkat's turn commit it writes
   the whole live state (buffered messages, then the turn) in its one transaction.
 - close(): stops the periodic loops (a write in progress finishes), waits for writes in
   flight, then checkpoints every live session whose gate is armed. Buffered changes of
@@ -38,8 +39,8 @@ Checkpoint and flush policy (persistent service):
 - Another writer (a second service or process on the same file) may append to a session
   this service holds live. The next commit notices (the stored count moved) and rebases:
   the other writer's messages come first, our buffered ones after them, nothing is lost.
-  The seed instead discards a stale live session (FORMAT.md §6, apply_runtime_turn), which
-  would drop the buffered messages. Metadata is last-writer-wins, as in the seed.
+  meerkat instead discards a stale live session (its apply_runtime_turn), which
+  would drop the buffered messages. Metadata is last-writer-wins, as in meerkat.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ import orjson
 from . import digest
 from . import store as _store
 from .errors import InvalidInputError, MobstoreError, SessionNotFoundError, StoreError
+from .event_tail import DEFAULT_POLL_INTERVAL, LogTail, subscribe_point
 from .live import LiveSession, WriteResult, loads_json, run_checkpointer, write_live
 from .receipts import RunBoundaryReceipt, check_boundary, check_input_ids
+from .service_reads import ServiceReadsMixin
 from .sessions import (
     Session,
     check_id,
@@ -82,6 +85,9 @@ EVENT_KINDS = (
     "receipt_committed",       # detail: the receipt's fields, flushed (buffered messages written with it)
     "checkpoint_written",      # detail: reason, flushed, metadata, message_count
     "live_session_discarded",  # detail: dropped_messages, dropped_metadata
+    "session_deleted",         # delete_session
+    # Events another process wrote to a subscribed session arrive with their durable kind
+    # (engine.sessions.EVENT_KINDS) and detail["external"] = True, detail["log_seq"].
 )
 
 
@@ -91,7 +97,7 @@ EVENT_KINDS = (
 
 @dataclasses.dataclass(frozen=True)
 class ApplyOutput:
-    """What apply_runtime_turn returns (the seed's CoreApplyOutput): the receipt, and the
+    """What apply_runtime_turn returns (meerkat's CoreApplyOutput): the receipt, and the
     serialised session for an ephemeral service (None for a persistent one)."""
 
     receipt: RunBoundaryReceipt
@@ -169,6 +175,7 @@ class EventSubscription:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._unsubscribe = unsubscribe
         self._ended = False
+        self._from_seq = 0  # durable-log position at subscription (engine/event_tail.py)
 
     def _put(self, event: ServiceEvent) -> None:
         if not self._ended:
@@ -205,7 +212,7 @@ class EventSubscription:
 
 
 class RuntimeAdapter:
-    """The runtime-facing handle of one service (the seed's per-service runtime adapter).
+    """The runtime-facing handle of one service (meerkat's per-service runtime adapter).
     Holds its service weakly: it never keeps a service alive."""
 
     __slots__ = ("_owner", "kind", "__weakref__")
@@ -228,8 +235,8 @@ class RuntimeAdapter:
         return f"<RuntimeAdapter {self.kind} of {self._owner()!r}>"
 
 
-# The seed's process-global cache (session_service.rs@S:73-103): service address -> weak
-# adapter, pruned of dead entries on every lookup. Unlike the seed, an entry is also dead
+# meerkat's process-global cache (meerkat-mob/src/runtime/session_service.rs:73-103@v0.5.2): service address -> weak
+# adapter, pruned of dead entries on every lookup. Unlike meerkat's, an entry is also dead
 # when its adapter's service is, and a hit must name this very service: a new service at a
 # reused address (id()) never receives the adapter of the dead one.
 _ADAPTERS: dict[int, weakref.ReferenceType] = {}
@@ -326,10 +333,6 @@ def _validated_bodies(messages, profile: str) -> list[bytes]:
     return bodies
 
 
-def _exists(store, session_id) -> bool:
-    return store.session(session_id) is not None
-
-
 def _forget(tasks: set) -> Callable[[asyncio.Task], None]:
     def done(task: asyncio.Task) -> None:
         tasks.discard(task)
@@ -342,8 +345,9 @@ def _forget(tasks: set) -> Callable[[asyncio.Task], None]:
 # the services
 
 
-class _SessionService:
-    """What both services share: the executor, events, the adapter, the lifecycle."""
+class _SessionService(ServiceReadsMixin):
+    """What both services share: the executor, events, the adapter, the lifecycle, and the
+    store reads of engine/service_reads.py."""
 
     _persistent = False
 
@@ -379,7 +383,7 @@ class _SessionService:
         return self._closed
 
     def supports_persistent_sessions(self) -> bool:
-        """The seed's REQ-MOB-030 flag: False for ephemeral, True for persistent."""
+        """Whether sessions outlive the service: False for ephemeral, True for persistent."""
         return self._persistent
 
     def runtime_adapter(self) -> RuntimeAdapter:
@@ -525,20 +529,33 @@ class _SessionService:
         return _Turn(check_id(run_id, "run_id"), check_boundary(boundary),
                      check_input_ids(contributing_input_ids), normalise_messages(messages))
 
-    async def _known(self, session_id: str) -> bool:
-        return await self._call(_exists, session_id)
+    # -- the session-service surface shared by both -----------------------------------------------------
+    _tail: LogTail | None = None  # persistent services: events of other writers
 
-    # -- the seed's surface shared by both -----------------------------------------------------
     async def subscribe_session_events(self, session_id: str) -> EventSubscription:
-        """Subscribe to a session's events (EVENT_KINDS). SessionNotFoundError if unknown."""
+        """Subscribe to a session's events (EVENT_KINDS). SessionNotFoundError if unknown.
+        A persistent service also delivers what other processes write to the session, read
+        from the durable event log (engine/event_tail.py)."""
         self._check_open()
         check_id(session_id)
-        if not await self._known(session_id):
+        exists, newest = await self._call(subscribe_point, session_id)
+        if not exists:
             raise SessionNotFoundError(f"no session {session_id!r}")
         self._check_open()
         subscription = EventSubscription(session_id, self._unsubscribe)
+        subscription._from_seq = newest
         self._subscriptions.setdefault(session_id, set()).add(subscription)
+        if self._tail is not None:
+            self._tail.want(newest)
         return subscription
+
+    def _deliver_external(self, event) -> None:
+        """Loop thread: a durable event another writer committed (engine.sessions.Event)."""
+        for subscription in tuple(self._subscriptions.get(event.session_id, ())):
+            if event.seq > subscription._from_seq:
+                self._event_seq += 1
+                subscription._put(ServiceEvent(self._event_seq, event.kind, event.session_id,
+                                               {**event.detail, "external": True, "log_seq": event.seq}))
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self):
@@ -567,6 +584,8 @@ class _SessionService:
                 return
             self._closing = True
             errors = await self._shutdown()
+            if self._tail is not None:
+                await self._tail.stop()
             for subscriptions in self._subscriptions.values():
                 for subscription in subscriptions:
                     subscription._end()
@@ -581,7 +600,7 @@ class _SessionService:
 
 
 class EphemeralSessionService(_SessionService):
-    """The seed's ephemeral service: sessions in an in-memory store, gone on close. There is
+    """The ephemeral service: sessions in an in-memory store, gone on close. There is
     nothing to checkpoint: the in-memory session *is* the live session."""
 
     _persistent = False
@@ -602,7 +621,8 @@ class EphemeralSessionService(_SessionService):
         return sid
 
     async def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
-        """Always False: the seed's ephemeral service claims no listed session for a mob."""
+        """Always False: as in meerkat, the ephemeral service claims no session for a mob
+        (mob_members / reconcile_mob still answer over its in-memory sessions)."""
         if not isinstance(session_id, str) or not isinstance(mob_id, str):
             raise InvalidInputError("session_id and mob_id must be strings")
         return False
@@ -617,7 +637,7 @@ class EphemeralSessionService(_SessionService):
         """Append the turn to the in-memory session and mint its receipt (digest of the whole
         transcript in the service's profile; sequence max+1 per (session, run) from 0).
         Returns the receipt and the serialised session (SessionSnapshot JSON). Nothing is
-        persisted. The snapshot costs O(session) per turn, as in the seed."""
+        persisted. The snapshot costs O(session) per turn, as in meerkat."""
         self._check_open()
         check_id(session_id)
         turn = self._turn(run_id, messages, boundary, contributing_input_ids)
@@ -676,21 +696,25 @@ class EphemeralSessionService(_SessionService):
 
 
 class PersistentSessionService(_SessionService):
-    """The seed's persistent service over a mobstore file, with live sessions and their
+    """The persistent service over a mobstore file, with live sessions and their
     checkpointers (policy: module docstring). `checkpoint_interval` is in seconds; None
     turns the periodic checkpointer off (explicit checkpoints and close still write)."""
 
     _persistent = True
 
     def __init__(self, path: str | os.PathLike, *, checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL,
-                 synchronous: str = "FULL", digest_profile: str = "f3"):
+                 synchronous: str = "FULL", digest_profile: str = "f3",
+                 event_poll_interval: float = DEFAULT_POLL_INTERVAL):
         path = os.fsdecode(os.fspath(path))
         if path == _store.MEMORY:
             raise InvalidInputError("a persistent session service needs a file path, not ':memory:'")
         if checkpoint_interval is not None and not checkpoint_interval > 0:
             raise InvalidInputError(f"checkpoint_interval must be positive seconds or None, not {checkpoint_interval!r}")
         super().__init__(path, synchronous=synchronous, digest_profile=digest_profile)
+        if not (isinstance(event_poll_interval, (int, float)) and event_poll_interval > 0):
+            raise InvalidInputError(f"event_poll_interval must be positive seconds, not {event_poll_interval!r}")
         self._checkpoint_interval = checkpoint_interval
+        self._tail = LogTail(self, float(event_poll_interval))
         self._live: dict[str, LiveSession] = {}
         self._activating: dict[str, asyncio.Task] = {}
         self._loops: set[asyncio.Task] = set()
@@ -760,10 +784,10 @@ class PersistentSessionService(_SessionService):
         write in flight."""
         return write_live(store, *args)
 
-    # -- the seed's surface --------------------------------------------------------------------
+    # -- the session-service surface --------------------------------------------------------------------
     async def create_session(self, metadata: dict | None = None, *, session_id: str | None = None,
                              messages: Iterable = ()) -> str:
-        """Create the session in the store (committed on return, as the seed saves once on
+        """Create the session in the store (committed on return, as meerkat saves once on
         create) and hold it live. Returns its id."""
         self._check_open()
         messages = normalise_messages(messages)
@@ -775,7 +799,7 @@ class PersistentSessionService(_SessionService):
         return sid
 
     async def session_belongs_to_mob(self, session_id: str, mob_id: str) -> bool:
-        """The seed rule over the stored metadata (Store.session_belongs_to_mob); live metadata
+        """The membership rule over the stored metadata (Store.session_belongs_to_mob); live metadata
         not yet checkpointed does not count."""
         self._check_open()
         return await self._call(lambda store: store.session_belongs_to_mob(session_id, mob_id))
@@ -872,6 +896,10 @@ class PersistentSessionService(_SessionService):
             "dropped_messages": len(live.pending),
             "dropped_metadata": live.metadata_json != live.written_metadata_json})
         return True
+
+    async def _before_delete(self, session_id: str) -> None:
+        if session_id in self._live:
+            await self.discard_live_session(session_id)
 
     async def cancel_all_checkpointers(self) -> int:
         """Cancel every live session's gate; returns how many. Saves in flight complete."""

@@ -99,6 +99,9 @@ class Event:
     kind: str
     session_id: str
     detail: dict
+    # Which Store connection wrote it ("<pid>:<random hex>", one per engine.open); None for
+    # events written before schema version 4.
+    writer: str | None = None
 
 
 # ------------------------------------------------------------------------------------------
@@ -316,8 +319,8 @@ class SessionsMixin:
     def log_event(self, con, kind: str, session_id: str, detail: dict, at_ms: int | None = None) -> None:
         """Append to the event log inside an open transaction (con from transaction())."""
         con.execute(
-            "INSERT INTO ms_events (at_ms, kind, session_id, detail) VALUES (?, ?, ?, ?)",
-            (at_ms or now_ms(), kind, session_id, orjson.dumps(detail)),
+            "INSERT INTO ms_events (at_ms, kind, session_id, detail, writer) VALUES (?, ?, ?, ?, ?)",
+            (at_ms or now_ms(), kind, session_id, orjson.dumps(detail), self._writer_id),
         )
 
     def _append_locked(self, con, session_id: str, bodies: list[bytes], at_ms: int) -> tuple[int, int, "digest.TranscriptState"]:
@@ -552,13 +555,13 @@ class SessionsMixin:
         with self.reading() as con:
             if session_id is None:
                 rows = con.execute(
-                    "SELECT seq, at_ms, kind, session_id, detail FROM ms_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    "SELECT seq, at_ms, kind, session_id, detail, writer FROM ms_events WHERE seq > ? ORDER BY seq LIMIT ?",
                     (after, take),
                 ).fetchall()
             else:
                 check_id(session_id)
                 rows = con.execute(
-                    "SELECT seq, at_ms, kind, session_id, detail FROM ms_events "
+                    "SELECT seq, at_ms, kind, session_id, detail, writer FROM ms_events "
                     "WHERE seq > ? AND session_id = ? ORDER BY seq LIMIT ?",
                     (after, session_id, take),
                 ).fetchall()
@@ -567,7 +570,8 @@ class SessionsMixin:
                 if not rows and con.execute("SELECT 1 FROM ms_sessions WHERE id = ?", (session_id,)).fetchone() is None \
                         and con.execute("SELECT 1 FROM ms_events WHERE session_id = ? LIMIT 1", (session_id,)).fetchone() is None:
                     raise SessionNotFoundError(f"no session {session_id!r} (and no event ever named it)")
-        return [Event(seq, at, kind, sid, orjson.loads(detail) if detail else {}) for seq, at, kind, sid, detail in rows]
+        return [Event(seq, at, kind, sid, orjson.loads(detail) if detail else {}, writer)
+                for seq, at, kind, sid, detail, writer in rows]
 
 
 def _session_from_row(row) -> Session:

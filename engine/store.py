@@ -116,6 +116,9 @@ class StoreBase:
         self._group = GroupCommit(self)
         fs_path = None if path == MEMORY else _filesystem_path(path)
         self._fs_path = fs_path
+        # Names this connection in the event log (ms_events.writer): readers tell their own
+        # writes from other processes' (engine/event_tail.py).
+        self._writer_id = f"{os.getpid()}:{os.urandom(4).hex()}"
         existed = {p for p in _side_files(fs_path) if os.path.exists(p)}
         self._con = None
         try:
