@@ -489,9 +489,10 @@ def test_stress_sigkill_during_group_commits(tmp_path, rng, request):
 
 
 def normalised_fingerprint(path: str) -> str:
-    """conftest.fingerprint without the wall-clock columns an import stamps with "now"
-    (event and receipt commit times); everything else must be byte-identical."""
-    skip = {("ms_events", "at_ms"), ("ms_receipts", "committed_at_ms")}
+    """conftest.fingerprint without the columns an import stamps per run: wall-clock times
+    (event and receipt commit times) and the writing connection's id; everything else must be
+    byte-identical."""
+    skip = {("ms_events", "at_ms"), ("ms_events", "writer"), ("ms_receipts", "committed_at_ms")}
     h = hashlib.sha256()
     con = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
     try:
