@@ -281,6 +281,23 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
             _status(x["ratio"] <= 1.3), note + ". "))
     else:
         rows.append(TargetRow("disk vs raw message JSON", "≤ 1.3×", "—", _status(None)))
+    rows += _openai_agents_rows(records)
+    return rows
+
+
+def _openai_agents_rows(records: dict[str, Record]) -> list[TargetRow]:
+    """MobstoreSession vs SQLiteSession per openai-agents turn (benches/bench_openai_agents.py)."""
+    rows = []
+    for c, what, target, limit in ((1, "one agent", "≥ 1.0×", 1.0), (16, "16 concurrent sessions, one file", "(figure)", None)):
+        ours, peer = records.get(f"openai_agents.turn.c{c}.mobstore"), records.get(f"openai_agents.turn.c{c}.openai-agents")
+        label = (f"MobstoreSession vs openai-agents SQLiteSession, per turn (get_items + 3 add_items, "
+                 f"WAL + synchronous=FULL both), {what}")
+        if ours and peer:
+            ratio = peer.per_op() / ours.per_op()
+            rows.append(TargetRow(label, target, f"{fmt_ratio(ratio)} ({fmt_time(ours.per_op())} vs {fmt_time(peer.per_op())} per turn)",
+                                  _status(ratio >= limit) if limit is not None else "measured"))
+        else:
+            rows.append(TargetRow(label, target, "—", _status(None), "openai-agents not installed or skipped. "))
     return rows
 
 

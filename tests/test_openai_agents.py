@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import runpy
 import subprocess
 import sys
 import threading
@@ -295,3 +297,34 @@ def test_import_engine_does_not_need_the_sdk():
             "assert 'agents' not in sys.modules and 'engine.integrations' not in sys.modules, sorted(sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def _example(path: str, marker: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    [code] = [b for b in blocks if marker in b]
+    return code
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/openai-agents.md"])
+def test_documented_example_runs(doc, tmp_path, monkeypatch, capsys):
+    """The example runs as written; only the agent's model is swapped for a scripted one (the
+    example's Agent would otherwise call a hosted model)."""
+    import agents
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    code = _example(os.path.join(root, doc), "asyncio.run(main())")
+    real_agent = agents.Agent
+    monkeypatch.setattr(agents, "Agent", lambda **kw: real_agent(**kw, model=ScriptedModel([[say("fixed", 1)]])))
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(_write(tmp_path / "example.py", code)))
+    out = capsys.readouterr().out
+    assert out.startswith("fixed ") and '"run_id":"run-1"' in out and '"message_count":2' in out
+    with engine.open(str(tmp_path / "agents.db")) as store:
+        assert [m.session_id for m in store.mob_members("crew")] == ["chat-7"]
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
