@@ -232,6 +232,8 @@ def test_session_settings_limit(store):
     asyncio.run(session.add_items(items))
     assert asyncio.run(session.get_items()) == items[-2:]
     assert asyncio.run(session.get_items(limit=4)) == items[-4:]
+    as_dict = MobstoreSession("s", store, session_settings={"limit": 1})
+    assert as_dict.session_settings.limit == 1 and asyncio.run(as_dict.get_items()) == items[-1:]
 
 
 def test_writes_run_off_the_event_loop(store, monkeypatch):

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 from agents import RunHooks, Runner
 from agents.memory import SessionSettings
-from agents.memory.session_settings import resolve_session_limit
+from agents.memory.session_settings import coerce_session_settings, resolve_session_limit
 
 from .. import store as _store
 from ..errors import InvalidInputError, SessionExistsError
@@ -111,12 +111,8 @@ class MobstoreSession:
         wanted = metadata if metadata is not None else mob_metadata(comms_name, realm_id, labels)
         given = metadata is not None or (comms_name, realm_id, labels) != (None, None, None)
         self.session_id = session_id
-        if session_settings is None:
-            self.session_settings: SessionSettings | None = SessionSettings()
-        elif isinstance(session_settings, dict):
-            self.session_settings = SessionSettings(**session_settings)
-        else:
-            self.session_settings = session_settings
+        self.session_settings: SessionSettings | None = (
+            SessionSettings() if session_settings is None else coerce_session_settings(session_settings))
         if isinstance(store, _store.Store):
             self._store, self._owns_store = store, False
         else:
