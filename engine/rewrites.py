@@ -21,14 +21,13 @@ superseded (or as mismatches when their digest does not come out), apart from th
 receipts of the current transcript.
 
 purge_history() is the one real deletion (privacy): it deletes the removed messages of a
-session, zeroes the freed pages (secure_delete) and empties the WAL, and says so in its
+session (zeroed in the file: secure_delete), empties the WAL, and says so in its
 report and in a "history_purged" event. Receipts that covered purged messages can no
 longer be checked; verify counts them as purged. docs/rewrites.md is the user's page.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Iterator
 
@@ -128,18 +127,6 @@ def _segments(rewrites: list[tuple[int, int, int]], g: int) -> list[tuple[int | 
     return [s for s in out if s[2] > s[1]]
 
 
-@contextlib.contextmanager
-def _secure_delete(con) -> Iterator[None]:
-    """Deleted content is overwritten with zeros while the block runs (SQLite's secure_delete;
-    a per-connection setting, restored afterwards)."""
-    (before,) = con.execute("PRAGMA secure_delete").fetchone()
-    con.execute("PRAGMA secure_delete = 1")
-    try:
-        yield
-    finally:
-        con.execute(f"PRAGMA secure_delete = {int(before)}")  # sql-safe: our own integer read back from SQLite
-
-
 class RewritesMixin:
     """truncate_messages, pop_message, rewrites, transcript_before, purge_history of Store,
     and the superseded-receipt pass of verify."""
@@ -208,10 +195,9 @@ class RewritesMixin:
             "SELECT ?, ?, key - ?, body FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key",
             (num, rewrite, message_key(num, 0), lo, hi),
         )
-        # The freed message pages are zeroed now, so a later purge_history leaves no copy of
-        # what it deletes in a free page of the file.
-        with _secure_delete(con):
-            con.execute("DELETE FROM ms_messages WHERE key >= ? AND key < ?", (lo, hi))
+        # Zeroed as it is deleted (secure_delete, engine/store.py): a later purge_history leaves
+        # no copy of these messages in a free page of the file.
+        con.execute("DELETE FROM ms_messages WHERE key >= ? AND key < ?", (lo, hi))
         con.execute(
             "UPDATE ms_receipts SET superseded_by = ? WHERE session_num = ? AND superseded_by IS NULL "
             "AND message_count > ?",
@@ -237,9 +223,10 @@ class RewritesMixin:
         """Delete every message the session's rewrites removed: a real deletion, for privacy.
         Receipts that covered them stay (run ids, digests, counts) but can no longer be
         verified; verify reports them as purged. The deleted rows are overwritten with zeros
-        (secure_delete) and the WAL is checkpointed and truncated afterwards; `vacuum=True` also
-        rebuilds the file (VACUUM) so no free page keeps content deleted earlier by other means
-        (delete_session, or files written before rewrites existed). The rewrite rows stay as the
+        (the store's connections run with secure_delete on) and the WAL is checkpointed and
+        truncated afterwards; `vacuum=True` also rebuilds the file (Store.vacuum) so no free page
+        keeps content freed by a connection without secure_delete (another library, or an older
+        mobstore). The rewrite rows stay as the
         record of what happened, stamped purged_at_ms; a "history_purged" event says what went.
         The deletion is one transaction; the WAL truncation and VACUUM follow it.
 
@@ -253,8 +240,7 @@ class RewritesMixin:
             messages, size = con.execute(
                 "SELECT count(*), coalesce(sum(length(body)), 0) FROM ms_history WHERE session_num = ?", (num,)
             ).fetchone()
-            with _secure_delete(con):
-                con.execute("DELETE FROM ms_history WHERE session_num = ?", (num,))
+            con.execute("DELETE FROM ms_history WHERE session_num = ?", (num,))
             con.execute("UPDATE ms_rewrites SET purged_at_ms = ? WHERE session_num = ? AND purged_at_ms IS NULL",
                         (at, num))
             rewrites = con.changes()
@@ -268,7 +254,7 @@ class RewritesMixin:
             con = self._db()
             try:
                 if vacuum:
-                    con.execute("VACUUM")
+                    self.vacuum()  # engine/maintenance.py: VACUUM, then checkpoint and truncate the WAL
                 truncated = self._path == ":memory:" or con.execute(
                     "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
             except Exception as exc:  # apsw.BusyError and friends: the deletion itself is committed
