@@ -2,8 +2,9 @@
  *
  * The byte-level rules, their order and every error message are those of
  * engine/_jcs_py.py (its docstring is the spec; the differential tests hold
- * this file to it).  In short: strict UTF-8 over the whole input first, then
- * one pass builds a flat node array (document order; a container's
+ * this file to it).  In short: strict UTF-8 over the whole input first
+ * (16 bytes at a time with SSSE3 when the CPU has it), then one pass builds
+ * a flat node array (document order; a container's
  * children follow it and `next` is the index past its subtree), sorting each
  * object's member names by UTF-16 code units when it closes -- where a
  * duplicate name is an error -- and a second pass writes the canonical form.
@@ -29,8 +30,8 @@ enum { JN_NULL, JN_FALSE, JN_TRUE, JN_NUM, JN_STR, JN_ARR, JN_OBJ };
 
 typedef struct {
     uint8_t type;
-    uint8_t escaped;  /* JN_STR: decoded bytes live in the arena */
-    uint8_t special;  /* JN_STR: decoded bytes hold '"', '\\' or < 0x20 (escaped on output) */
+    uint8_t special;  /* JN_STR: v.s holds decoded bytes with '"', '\\' or < 0x20 (escaped on output) */
+    uint8_t pad0;
     uint8_t pad;
     uint32_t len;     /* JN_STR: decoded length; JN_ARR/JN_OBJ: members */
     uint32_t next;    /* index of the first node after this subtree */
@@ -104,37 +105,148 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 /* ------------------------------------------------------------------ UTF-8 */
 
+/* Length (2..4) of the valid UTF-8 sequence at s (s[0] >= 0x80, s < end), or 0. */
+static inline size_t utf8_seq(const uint8_t *s, const uint8_t *end)
+{
+    uint8_t c = s[0];
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - s) <= need) return 0; /* truncated */
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k <= need; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
+    return need + 1;
+}
+
 /* Offset of the first byte of the first invalid sequence, or n. */
 static size_t utf8_invalid_at(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     for (;;) {
 #if defined(__SSE2__)
-        while (i + 16 <= n && !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + i)))) i += 16;
+        while (i + 16 <= n) {
+            int mask = _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + i)));
+            if (mask) {
+                i += (size_t)__builtin_ctz((unsigned)mask);
+                break;
+            }
+            i += 16;
+        }
 #endif
         while (i < n && s[i] < 0x80) i++;
         if (i >= n) return n;
-        uint8_t c = s[i];
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xBF; /* range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F; /* no surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
-        } else {
-            return i;
-        }
-        if (n - i <= need) return i; /* truncated (or exactly at the end without its tail) */
-        if (s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t k = 2; k <= need; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += need + 1;
+        size_t k = utf8_seq(s + i, s + n);
+        if (!k) return i;
+        i += k;
     }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <tmmintrin.h>
+#define JCS_SSSE3 1
+
+/* UTF-8 validation 16 bytes at a time (SSSE3), by classifying each byte
+ * with the one before it: three 16-entry tables, indexed by the high and low
+ * nibble of the previous byte and the high nibble of this one, hold one bit
+ * per kind of error; their AND is nonzero exactly where a pair is wrong:
+ *   0x01 a lead byte (C0..FF) not followed by a continuation (80..BF)
+ *   0x02 a continuation after an ASCII byte
+ *   0x04 E0 80..9F (overlong 3-byte)       0x10 ED A0..BF (a surrogate)
+ *   0x08 F4..FF 90..BF (above U+10FFFF)    0x20 C0/C1 + continuation (overlong)
+ *   0x40 F0 80..8F (overlong 4-byte) and F5..FF 80..8F
+ *   0x80 two continuations in a row: right only as the 3rd/4th byte of a
+ *        sequence, i.e. where the byte two back is >= E0 or three back >= F0;
+ *        XOR with that condition flags both "missing" and "extra" ones.
+ * Returns 1 if all of s[0..n) up to the last complete block is valid, and
+ * sets *done to where the scalar check must resume (a sequence start). */
+__attribute__((target("ssse3"))) static int utf8_blocks_ssse3(const uint8_t *s, size_t n, size_t *done)
+{
+    const __m128i t1 = _mm_setr_epi8(0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, /* prev hi 0..7: ASCII */
+                                     (char)0x80, (char)0x80, (char)0x80, (char)0x80, /* 8..B: continuation */
+                                     0x21, 0x01, 0x15, 0x49);                       /* C, D, E, F: leads */
+    const __m128i t2 = _mm_setr_epi8((char)0xE7, (char)0xA3, (char)0x83, (char)0x83, /* prev lo 0..3 */
+                                     (char)0x8B, (char)0xCB, (char)0xCB, (char)0xCB, /* 4..7 */
+                                     (char)0xCB, (char)0xCB, (char)0xCB, (char)0xCB, /* 8..B */
+                                     (char)0xCB, (char)0xDB, (char)0xCB, (char)0xCB); /* C..F */
+    const __m128i t3 = _mm_setr_epi8(0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, /* cur hi 0..7 */
+                                     (char)0xE6, (char)0xAE, (char)0xBA, (char)0xBA, /* 8, 9, A, B */
+                                     0x01, 0x01, 0x01, 0x01);                        /* C..F */
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    /* last bytes of a block that still expect continuations in the next one */
+    const __m128i incomplete = _mm_setr_epi8((char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+                                             (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF, (char)0xFF,
+                                             (char)0xFF, (char)0xFF, (char)0xFF, (char)0xEF, (char)0xDF,
+                                             (char)0xBF);
+    __m128i prev = _mm_setzero_si128(), err = _mm_setzero_si128(), prev_inc = _mm_setzero_si128();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i cur = _mm_loadu_si128((const __m128i *)(s + i));
+        if (!_mm_movemask_epi8(cur)) { /* ASCII: only an unfinished sequence before it can be wrong */
+            err = _mm_or_si128(err, prev_inc);
+            prev = cur;
+            prev_inc = _mm_setzero_si128();
+            continue;
+        }
+        __m128i p1 = _mm_alignr_epi8(cur, prev, 15);
+        __m128i lookup = _mm_and_si128(
+            _mm_and_si128(_mm_shuffle_epi8(t1, _mm_and_si128(_mm_srli_epi16(p1, 4), nib)),
+                          _mm_shuffle_epi8(t2, _mm_and_si128(p1, nib))),
+            _mm_shuffle_epi8(t3, _mm_and_si128(_mm_srli_epi16(cur, 4), nib)));
+        __m128i p2 = _mm_alignr_epi8(cur, prev, 14), p3 = _mm_alignr_epi8(cur, prev, 13);
+        __m128i third = _mm_subs_epu8(p2, _mm_set1_epi8((char)(0xE0 - 0x80)));
+        __m128i fourth = _mm_subs_epu8(p3, _mm_set1_epi8((char)(0xF0 - 0x80)));
+        __m128i must = _mm_and_si128(_mm_or_si128(third, fourth), _mm_set1_epi8((char)0x80));
+        err = _mm_or_si128(err, _mm_xor_si128(lookup, must));
+        prev_inc = _mm_subs_epu8(cur, incomplete);
+        prev = cur;
+    }
+    /* resume at a sequence start within the last 3 bytes checked (or at i) */
+    size_t j = i >= 3 ? i - 3 : 0;
+    while (j < i && (s[j] & 0xC0) == 0x80) j++;
+    *done = j;
+    __m128i zero = _mm_setzero_si128();
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(err, zero)) == 0xFFFF;
+}
+
+static int g_ssse3 = -1; /* detected once */
+
+static int have_ssse3(void)
+{
+    int v = __atomic_load_n(&g_ssse3, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("ssse3") ? 1 : 0;
+        __atomic_store_n(&g_ssse3, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+#endif
+
+/* Offset of the first invalid UTF-8 sequence in s[0..n), or n. */
+static size_t utf8_check(const uint8_t *s, size_t n)
+{
+#if defined(JCS_SSSE3)
+    if (n >= 64 && have_ssse3()) {
+        size_t done;
+        if (!utf8_blocks_ssse3(s, n, &done)) return utf8_invalid_at(s, n); /* where exactly */
+        size_t bad = utf8_invalid_at(s + done, n - done);
+        return bad == n - done ? n : done + bad;
+    }
+#endif
+    return utf8_invalid_at(s, n);
 }
 
 /* ------------------------------------------------------------- the parse */
@@ -162,14 +274,19 @@ static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
-static int new_node(parser *ps, uint8_t type, const uint8_t *at, uint32_t *idx)
+static int grow_nodes(parser *ps)
 {
     mob_jcs *j = ps->j;
-    if (ps->count >= j->nodes_cap && grow((void **)&j->nodes, &j->nodes_cap, (size_t)ps->count + 1, sizeof(jnode)))
-        return MOBSTORE_E_NOMEM;
+    return grow((void **)&j->nodes, &j->nodes_cap, (size_t)ps->count + 1, sizeof(jnode));
+}
+
+static inline int new_node(parser *ps, uint8_t type, const uint8_t *at, uint32_t *idx)
+{
+    mob_jcs *j = ps->j;
+    if (__builtin_expect(ps->count >= j->nodes_cap, 0) && grow_nodes(ps)) return MOBSTORE_E_NOMEM;
     jnode *n = &j->nodes[ps->count];
     n->type = type;
-    n->escaped = n->special = 0;
+    n->special = 0;
     n->len = 0;
     n->src = (uint32_t)(at - ps->in);
     n->next = ps->count + 1;
@@ -199,8 +316,9 @@ static int hex4(parser *ps, const uint8_t *p, int *cp)
     return 0;
 }
 
-/* Position of the first '"', '\\' or byte < 0x20 in [p, end), or end. */
-static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end)
+/* Position of the first '"', '\\' or byte < 0x20 in [p, end), or end (the
+ * input's UTF-8 was checked before parsing). */
+static inline const uint8_t *scan_string(const uint8_t *p, const uint8_t *end)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1F);
@@ -223,21 +341,82 @@ static int lone_surrogate(parser *ps, const uint8_t *at, int cp)
     return fail(ps, MOBSTORE_E_ESCAPE, at, ps->j->detail);
 }
 
+/* The escape at p (p[0] == '\\'): its code point (a surrogate pair combined)
+ * into *cp, its length in bytes into *len, and whether it is spelled as the
+ * output spells that character (\" \\ \b \f \n \r \t, or \u00xx in
+ * lowercase for the other controls).  0 or an error (set). */
+static int escape_at(parser *ps, const uint8_t *p, int *cp, int *len, int *canonical)
+{
+    int rc;
+    if (p + 1 >= ps->end) return fail_eof(ps);
+    *len = 2;
+    *canonical = 1;
+    switch (p[1]) {
+    case '"': *cp = '"'; return 0;
+    case '\\': *cp = '\\'; return 0;
+    case 'b': *cp = '\b'; return 0;
+    case 'f': *cp = '\f'; return 0;
+    case 'n': *cp = '\n'; return 0;
+    case 'r': *cp = '\r'; return 0;
+    case 't': *cp = '\t'; return 0;
+    case '/': *cp = '/'; *canonical = 0; return 0;
+    case 'u': break;
+    default: return fail(ps, MOBSTORE_E_ESCAPE, p, NULL);
+    }
+    int v, lo;
+    if ((rc = hex4(ps, p, &v))) return rc;
+    *len = 6;
+    if (v >= 0xD800 && v <= 0xDBFF) {
+        const uint8_t *q = p + 6;
+        if (!(q + 2 <= ps->end && q[0] == '\\' && q[1] == 'u')) return lone_surrogate(ps, p, v);
+        if ((rc = hex4(ps, q, &lo))) return rc;
+        if (lo < 0xDC00 || lo > 0xDFFF) return lone_surrogate(ps, p, v);
+        v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+        *len = 12;
+    } else if (v >= 0xDC00 && v <= 0xDFFF) {
+        return lone_surrogate(ps, p, v);
+    }
+    *cp = v;
+    *canonical = v < 0x20 && v != '\b' && v != '\t' && v != '\n' && v != '\f' && v != '\r' &&
+                 !(p[5] >= 'A' && p[5] <= 'F');
+    return 0;
+}
+
 /* The string whose opening quote is at *pp; on success *pp is past the
- * closing quote. */
-static int parse_string(parser *ps, const uint8_t **pp, uint32_t *idx)
+ * closing quote.  A value whose escapes are all spelled canonically keeps
+ * its input bytes as its output; names (compared decoded) and values with
+ * other escapes are decoded into the arena and escaped again on output. */
+static int parse_string(parser *ps, const uint8_t **pp, uint32_t *idx, int name)
 {
     const uint8_t *open = *pp, *p = open + 1, *end = ps->end;
     int rc = new_node(ps, JN_STR, open, idx);
     if (rc) return rc;
-    const uint8_t *q = scan_plain(p, end);
-    if (q < end && *q == '"') { /* no escape: the input bytes are the value */
-        jnode *n = &ps->j->nodes[*idx];
-        n->v.s = p;
-        n->len = (uint32_t)(q - p);
+    const uint8_t *q = scan_string(p, end);
+    int cp, n, canon;
+    if (!name && q < end && *q == '\\') { /* check the escapes: is the input already canonical? */
+        int all = 1;
+        const uint8_t *r = q;
+        while (r < end && *r == '\\') {
+            uint8_t e = r + 1 < end ? r[1] : 0;
+            if (e == '"' || e == '\\' || e == 'n' || e == 't' || e == 'r' || e == 'b' || e == 'f') {
+                n = 2; /* the common canonical ones, without the general path */
+            } else {
+                if ((rc = escape_at(ps, r, &cp, &n, &canon))) return rc;
+                all &= canon;
+            }
+            r = scan_string(r + n, end);
+        }
+        if (all) q = r; /* else decode below, from the first escape */
+    }
+    if (q >= end) return fail_eof(ps);
+    if (*q == '"') { /* no escape, or only canonical ones in a value: the input bytes are the output */
+        jnode *nd = &ps->j->nodes[*idx];
+        nd->v.s = p;
+        nd->len = (uint32_t)(q - p);
         *pp = q + 1;
         return 0;
     }
+    if (*q != '\\') return fail(ps, MOBSTORE_E_CONTROL, q, NULL);
     uint8_t *base = ps->j->arena + ps->arena_len, *w = base;
     int special = 0;
     for (;;) {
@@ -247,63 +426,30 @@ static int parse_string(parser *ps, const uint8_t **pp, uint32_t *idx)
         if (p >= end) return fail_eof(ps);
         if (*p == '"') break;
         if (*p != '\\') return fail(ps, MOBSTORE_E_CONTROL, p, NULL);
-        if (p + 1 >= end) return fail_eof(ps);
-        uint8_t e = p[1];
-        uint8_t c;
-        switch (e) {
-        case '"': c = '"'; break;
-        case '\\': c = '\\'; break;
-        case '/': c = '/'; break;
-        case 'b': c = '\b'; break;
-        case 'f': c = '\f'; break;
-        case 'n': c = '\n'; break;
-        case 'r': c = '\r'; break;
-        case 't': c = '\t'; break;
-        case 'u': c = 0; break;
-        default: return fail(ps, MOBSTORE_E_ESCAPE, p, NULL);
-        }
-        if (e != 'u') {
-            special |= c != '/';
-            *w++ = c;
-            p += 2;
+        if ((rc = escape_at(ps, p, &cp, &n, &canon))) return rc;
+        p += n;
+        if (cp < 0x80) {
+            special |= cp < 0x20 || cp == '"' || cp == '\\';
+            *w++ = (uint8_t)cp;
+        } else if (cp < 0x800) {
+            *w++ = (uint8_t)(0xC0 | (cp >> 6));
+            *w++ = (uint8_t)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *w++ = (uint8_t)(0xE0 | (cp >> 12));
+            *w++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = (uint8_t)(0x80 | (cp & 0x3F));
         } else {
-            int cp, lo;
-            if ((rc = hex4(ps, p, &cp))) return rc;
-            const uint8_t *esc = p;
-            p += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (!(p + 2 <= end && p[0] == '\\' && p[1] == 'u')) return lone_surrogate(ps, esc, cp);
-                if ((rc = hex4(ps, p, &lo))) return rc;
-                if (lo < 0xDC00 || lo > 0xDFFF) return lone_surrogate(ps, esc, cp);
-                p += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return lone_surrogate(ps, esc, cp);
-            }
-            if (cp < 0x80) {
-                special |= cp < 0x20 || cp == '"' || cp == '\\';
-                *w++ = (uint8_t)cp;
-            } else if (cp < 0x800) {
-                *w++ = (uint8_t)(0xC0 | (cp >> 6));
-                *w++ = (uint8_t)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                *w++ = (uint8_t)(0xE0 | (cp >> 12));
-                *w++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-                *w++ = (uint8_t)(0x80 | (cp & 0x3F));
-            } else {
-                *w++ = (uint8_t)(0xF0 | (cp >> 18));
-                *w++ = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-                *w++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-                *w++ = (uint8_t)(0x80 | (cp & 0x3F));
-            }
+            *w++ = (uint8_t)(0xF0 | (cp >> 18));
+            *w++ = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+            *w++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = (uint8_t)(0x80 | (cp & 0x3F));
         }
-        q = scan_plain(p, end);
+        q = scan_string(p, end);
     }
-    jnode *n = &ps->j->nodes[*idx];
-    n->escaped = 1;
-    n->special = (uint8_t)special;
-    n->v.s = base;
-    n->len = (uint32_t)(w - base);
+    jnode *nd = &ps->j->nodes[*idx];
+    nd->special = (uint8_t)special;
+    nd->v.s = base;
+    nd->len = (uint32_t)(w - base);
     ps->arena_len += (size_t)(w - base);
     *pp = p + 1;
     return 0;
@@ -406,7 +552,7 @@ static int parse_name(parser *ps, const uint8_t **pp)
     if (p >= end) return fail_eof(ps);
     if (*p != '"') return fail(ps, MOBSTORE_E_SYNTAX, p, "expected a string key");
     uint32_t idx;
-    int rc = parse_string(ps, &p, &idx);
+    int rc = parse_string(ps, &p, &idx, 1);
     if (rc) return rc;
     p = skip_ws(p, end);
     if (p >= end) return fail_eof(ps);
@@ -447,7 +593,7 @@ static int parse(parser *ps)
                 continue;
             }
         } else if (c == '"') {
-            if ((rc = parse_string(ps, &p, &idx))) return rc;
+            if ((rc = parse_string(ps, &p, &idx, 0))) return rc;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             if ((rc = new_node(ps, JN_NUM, p, &idx))) return rc;
             const uint8_t *stop = p;
@@ -555,7 +701,7 @@ static int out_string(mob_out *o, const jnode *n)
     const uint8_t *s = n->v.s, *end = s + n->len;
     if (mob_out_byte(o, '"')) return MOBSTORE_E_NOMEM;
     while (s < end) {
-        const uint8_t *q = scan_plain(s, end);
+        const uint8_t *q = scan_string(s, end);
         if (mob_out_bytes(o, s, (size_t)(q - s))) return MOBSTORE_E_NOMEM;
         if (q >= end) break;
         if (mob_out_reserve(o, 8)) return MOBSTORE_E_NOMEM;
@@ -585,6 +731,15 @@ typedef struct {
     uint32_t node, i, child;
 } frame;
 
+static inline int put1(mob_out *o, uint8_t c)
+{
+    if (__builtin_expect(o->len < o->cap, 1)) {
+        o->buf[o->len++] = c;
+        return 0;
+    }
+    return mob_out_byte(o, c);
+}
+
 static int emit(mob_jcs *j, mob_out *o)
 {
     frame st[MOBSTORE_JCS_MAX_DEPTH];
@@ -598,7 +753,7 @@ static int emit(mob_jcs *j, mob_out *o)
             if (!n->len) {
                 if (mob_out_bytes(o, obj ? "{}" : "[]", 2)) return MOBSTORE_E_NOMEM;
             } else {
-                if (mob_out_byte(o, obj ? '{' : '[')) return MOBSTORE_E_NOMEM;
+                if (put1(o, obj ? '{' : '[')) return MOBSTORE_E_NOMEM;
                 st[depth].node = v;
                 st[depth].i = 0;
                 st[depth].child = v + 1;
@@ -613,14 +768,14 @@ static int emit(mob_jcs *j, mob_out *o)
             frame *f = &st[depth - 1];
             const jnode *c = &nodes[f->node];
             if (f->i == c->len) {
-                if (mob_out_byte(o, c->type == JN_OBJ ? '}' : ']')) return MOBSTORE_E_NOMEM;
+                if (put1(o, c->type == JN_OBJ ? '}' : ']')) return MOBSTORE_E_NOMEM;
                 depth--;
                 continue;
             }
-            if (f->i && mob_out_byte(o, ',')) return MOBSTORE_E_NOMEM;
+            if (f->i && put1(o, ',')) return MOBSTORE_E_NOMEM;
             if (c->type == JN_OBJ) {
                 uint32_t name = j->order[c->sorted + f->i];
-                if (out_string(o, &nodes[name]) || mob_out_byte(o, ':')) return MOBSTORE_E_NOMEM;
+                if (out_string(o, &nodes[name]) || put1(o, ':')) return MOBSTORE_E_NOMEM;
                 v = name + 1;
             } else {
                 v = f->child;
@@ -637,7 +792,7 @@ int mob_jcs_message(mob_jcs *j, mob_out *o, const uint8_t *msg, size_t len)
     j->err_off = 0;
     j->err_detail = NULL;
     if (len >= MOBSTORE_MAX_MESSAGE_BYTES) return MOBSTORE_E_TOO_LARGE;
-    size_t bad = utf8_invalid_at(msg, len);
+    size_t bad = utf8_check(msg, len);
     if (bad < len) {
         j->err_off = bad;
         return MOBSTORE_E_UTF8;

@@ -461,3 +461,23 @@ def test_wide_objects_native_vs_python(request, n):
     assert_same(("{" + ",".join(f"{k}:{i}" for i, k in enumerate(names)) + "}").encode())
     names.insert(r.randrange(len(names)), names[r.randrange(len(names))])
     assert_same(("{" + ",".join(f"{k}:{i}" for i, k in enumerate(names)) + "}").encode())
+
+
+@needs_native
+def test_utf8_at_every_offset_native_vs_python():
+    """Inputs long enough for the 16-byte validator: every bad sequence and every valid
+    multibyte character at every offset (so across block boundaries), and every truncation."""
+    doc = '{"text":"%s","k":["%s",1]}' % ("a" * 70 + "é€😀" + "b" * 40, "z" * 50)
+    raw = doc.encode()
+    string_spans = [i for i in range(len(raw)) if 10 <= i < 120]
+    checked = 0
+    for i in string_spans:
+        for seq in BAD_UTF8 + ["é".encode(), "€".encode(), "😀".encode(), "\U0010ffff".encode(), b"\xef\xbf\xbf"]:
+            data = raw[:i] + seq + raw[i:]
+            assert_same(data)
+            checked += 1
+    for cut in range(64, len(raw) + 1):
+        assert_same(raw[:cut])
+    for i in range(0, 40):  # an invalid byte outside any string, before and after 16-byte marks
+        assert_same(b" " * i + raw[:-1] + b"\xff}")
+    assert checked > 2000
