@@ -178,6 +178,27 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
         else:
             rows.append(TargetRow(f"one ~1 KiB message ({label})", "≤ 0.6× the time", "—", _status(None)))
 
+    # 2b. jcs digest of an openai-agents transcript: vs the rfc8785 package, vs orjson (not RFC 8785)
+    for inp, label in (("bytes", "stored JSON bytes"), ("dict", "dict input")):
+        ours, ref, fast = r(f"digest.jcs.{inp}.mobstore"), r(f"digest.jcs.{inp}.rfc8785"), r(f"digest.jcs.{inp}.orjson")
+        n = ours.extra.get("messages") if ours else None
+        what = f"jcs digest, {n or SPEC_TRANSCRIPT:,} openai-agents items ({label})"
+        if ours and ref:
+            ratio = ref.median / ours.median
+            rows.append(TargetRow(f"{what} vs rfc8785.dumps + hashlib.sha256", "≥ 30× faster",
+                                  f"{fmt_ratio(ratio)} ({fmt_time(ours.median)} vs {fmt_time(ref.median)})",
+                                  _status(ratio >= 30 and impl == "native"), impl_note))
+        else:
+            rows.append(TargetRow(f"{what} vs rfc8785 + hashlib", "≥ 30× faster", "—", _status(None)))
+        if ours and fast:
+            ratio = ours.median / fast.median
+            rows.append(TargetRow(f"{what} vs orjson.dumps(OPT_SORT_KEYS) + hashlib.sha256 (not RFC 8785)",
+                                  "≤ 1.0× the time", f"{fmt_ratio(ratio)} ({fmt_time(ours.median)} vs {fmt_time(fast.median)})",
+                                  _status(ratio <= 1.0 and impl == "native"),
+                                  ("orjson side: orjson.loads + dumps. " if inp == "bytes" else "") + impl_note))
+        else:
+            rows.append(TargetRow(f"{what} vs orjson + hashlib", "≤ 1.0× the time", "—", _status(None)))
+
     # 3. digest after appending one message; 4b. apply_runtime_turn flat
     for prefix, what, limit in (
         ("receipts.digest_after_append", "digest after appending 1 message (append + transcript_digest)", 1.3),
@@ -395,6 +416,7 @@ def format_peers_markdown(rows: list[PeerRow], histories_note: str = "") -> list
 GROUP_ORDER = [
     ("digest.transcript", "f3 transcript digest (time per transcript; throughput of canonical bytes)"),
     ("digest.message", "one message, canonical form + SHA-256 (a round = 16 messages)"),
+    ("digest.jcs", "jcs (RFC 8785) digest of a 4,000-item openai-agents transcript (time per transcript)"),
     ("digest.after_append", "append 1 message + transcript_digest, synchronous=OFF (time per call)"),
     ("digest.after_reopen", "append 1 message + transcript_digest right after reopening (time per call)"),
     ("apply_turn.history", "apply_runtime_turn, 2 × ~1 KiB messages + receipt, synchronous=FULL (time per turn)"),
@@ -429,6 +451,12 @@ def _label(rec: Record) -> str:
         impl = key.split(".")[2]
         return {"default": f"engine.digest ({x.get('impl')})", "python": "pure-Python reference",
                 "hashlib": "raw hashlib.sha256 of the canonical bytes"}[impl] + f", {x['messages']:,} messages"
+    if key.startswith("digest.jcs."):
+        return {"mobstore": f"engine.digest.transcript_digest(..., 'jcs') ({x.get('digest_impl')})",
+                "rfc8785": "rfc8785.dumps + sha256" + (" (after json.loads)" if x.get("input") == "bytes" else ""),
+                "orjson": "orjson.dumps(OPT_SORT_KEYS) + sha256, not RFC 8785"
+                + (" (after orjson.loads)" if x.get("input") == "bytes" else "")}[key.split(".")[3]] \
+            + f", {x['messages']:,} items"
     if key.startswith("digest.message."):
         return {"mobstore": "engine.digest.canonical_message + sha256",
                 "orjson": "orjson.dumps(OPT_SORT_KEYS) + sha256" + (" (after orjson.loads)" if x.get("input") == "bytes" else "")
