@@ -105,6 +105,8 @@ def _import_one(store: Store, rs: RealmSession, report: ImportReport, source: st
                                 f"refused (--strict): {len(mismatches)} check(s) did not verify; first: "
                                 f"{first.subject} {first.reason}"})
         return
+    for problem in rs.problems:
+        report.problems.append(dataclasses.asdict(problem))
     receipts, refused = [], []
     for r in rs.receipts:
         reason = _receipt_refusal(r)

@@ -185,7 +185,7 @@ def test_hostile_claims_cost_bounded_time_and_memory(tmp_path):
     assert reasons["claim"] == "missing strand rows: strand 'root' has 3 of rows [0, 60000000) (first missing seq 3)"
     assert reasons["sparse"].startswith("missing strand rows: strand 'root' has 2 of rows [0, 60000000)")
     assert "missing strand rows" in reasons["linked"]
-    assert reasons["receipt"].endswith("covers 60000000 messages; the transcript has 1")
+    assert reasons["rt:session:receipt/'r'/0"].endswith("covers 60000000 messages; the transcript has 1")
     assert "message_count 60000000 but session_json holds 1" in reasons["claimed-count"]
     assert doc["seconds"] < 10 and doc["maxrss_kb"] < 200 * 1024
 

@@ -362,9 +362,6 @@ DAMAGE = {
     "d07-bad-row": ("session_strand_messages", "damaged JSON"),
     "d08-head-version": ("session_heads", "unknown head version 7"),
     "d10-cycle": ("session_strand_links", "cycle"),
-    "d11-receipt-json": ("runtime_boundary_receipts", "damaged JSON"),
-    "d12-receipt-ahead": ("runtime_boundary_receipts", "covers 3 messages; the transcript has 1"),
-    "d13-digest": ("runtime_boundary_receipts", "unrecognised conversation_digest"),
     "d14-not-message": ("sessions", "message 0 is not a message object"),
     "d15-int-json": ("session_strand_messages", "strand 'root' seq 0 is integer, not JSON text"),
     "d16-bad-link": ("session_strand_links", "malformed link"),
@@ -412,18 +409,30 @@ def test_damaged_rows_become_problems(tmp_path):
     before = file_sha(path)
 
     with open_realm(path, check_digests=False) as realm:
-        assert realm.session_count() == 3 + len(DAMAGE) + 1
+        assert realm.session_count() == 6 + len(DAMAGE) + 1
         items = list(realm.sessions())
     assert file_sha(path) == before
-    assert len(items) == 3 + len(DAMAGE) + 1
+    assert len(items) == 6 + len(DAMAGE) + 1
     sessions_all = [i for i in items if isinstance(i, RealmSession)]
-    sessions = [s for s in sessions_all if not s.findings]
+    sessions = [s for s in sessions_all if not s.findings and not s.problems]
     assert [s.session_id for s in sessions] == ["a-good", "a-good-too"]
     problems = {p.key: p for p in items if isinstance(p, RealmProblem)}
     assert set(problems) == set(DAMAGE) | {"None"}
     for key, (where, words) in DAMAGE.items():
         assert (problems[key].where, words in problems[key].reason) == (where, True), problems[key]
     assert problems["None"].reason == "session_id is not text"
+    # A damaged receipt is a problem of that receipt; its session is kept without it.
+    receipt_damage = {
+        "d11-receipt-json": "damaged JSON",
+        "d12-receipt-ahead": "covers 3 messages; the transcript has 1",
+        "d13-digest": "unrecognised conversation_digest",
+    }
+    for sid, words in receipt_damage.items():
+        kept = only(s for s in sessions_all if s.session_id == sid)
+        problem = only(kept.problems)
+        assert kept.receipts == () and kept.messages == (msg("user", 1),)
+        assert (problem.where, problem.key, words in problem.reason) == (
+            "runtime_boundary_receipts", f"rt:session:{sid}/'r'/0", True), problem
     # A bad token is evidence about a readable session: the session is kept, the finding names it.
     cas = only(s for s in sessions_all if s.session_id == "d09-cas")
     token = only(cas.findings)

@@ -147,6 +147,9 @@ class RealmSession:
     head: RealmHead | None
     receipts: tuple[RealmReceipt, ...]  # sorted by (run_id, sequence)
     findings: tuple[RealmFinding, ...] = ()
+    # Rows of this session that cannot be read faithfully (a damaged receipt): reported,
+    # not imported; the rest of the session is.
+    problems: tuple["RealmProblem", ...] = ()
 
     @property
     def verified(self) -> bool:

@@ -307,23 +307,26 @@ class Realm:
                 return None
             head = None
             version, created, updated, messages, metadata = sessions07.read_blob_session(session_id, rows[0])
-        receipts = self._read_receipts(session_id, version, len(messages))
+        receipts, problems = self._read_receipts(session_id, version, len(messages))
         if self._check:
             receipts, more = self._check_digests(session_id, head, messages, receipts)
             findings += more
         return RealmSession(
             session_id=session_id, created_at_ms=created, updated_at_ms=updated, messages=tuple(messages),
             metadata=metadata, envelope_version=version, head=head, receipts=tuple(receipts),
-            findings=tuple(findings),
+            findings=tuple(findings), problems=tuple(problems),
         )
 
     # -- receipts ------------------------------------------------------------
 
-    def _read_receipts(self, sid: str, version: int, message_total: int) -> list[RealmReceipt]:
+    def _read_receipts(self, sid: str, version: int, message_total: int) -> tuple[list[RealmReceipt], list[RealmProblem]]:
+        """The session's receipts, and a problem for each receipt row that cannot be read
+        faithfully (that receipt is left out; the session is not)."""
         if "runtime_boundary_receipts" not in self.tables:
-            return []
+            return [], []
         where = "runtime_boundary_receipts"
-        receipts = []
+        receipts: list[RealmReceipt] = []
+        problems: list[RealmProblem] = []
         seen = set()
         ledger = self._layout not in (LAYOUT_SESSIONS_07, LAYOUT_HEADS_0728)
         rows = self.rows(
@@ -335,18 +338,23 @@ class Realm:
             raise Damaged(where, f"more than {MAX_RECEIPTS} receipts")
         for runtime_id, run_id, column_seq, kind, raw in rows:
             label = f"receipt {run_id!r}#{column_seq!r}"
-            raw = json_column(where, label, kind, raw)
-            doc = parse_json(where, label, raw)
-            receipt = parse_receipt(where, label, runtime_id, run_id, column_seq, doc, raw, version, ledger)
-            if receipt.message_count > message_total:
-                raise Damaged(where, f"{label} covers {receipt.message_count} messages; "
-                                     f"the transcript has {message_total}")
-            if (receipt.run_id, receipt.sequence) in seen:
-                raise Damaged(where, f"duplicate {label} under both runtime id forms")
+            try:
+                raw = json_column(where, label, kind, raw)
+                doc = parse_json(where, label, raw)
+                receipt = parse_receipt(where, label, runtime_id, run_id, column_seq, doc, raw, version, ledger)
+                if receipt.message_count > message_total:
+                    raise Damaged(where, f"{label} covers {receipt.message_count} messages; "
+                                         f"the transcript has {message_total}")
+                if (receipt.run_id, receipt.sequence) in seen:
+                    raise Damaged(where, f"duplicate {label} under both runtime id forms")
+            except Damaged as damage:
+                problems.append(RealmProblem(damage.where, f"{runtime_id}/{run_id!r}/{column_seq!r}",
+                                             f"session {sid}: {damage.reason}"))
+                continue
             seen.add((receipt.run_id, receipt.sequence))
             receipts.append(receipt)
         receipts.sort(key=lambda r: (r.run_id, r.sequence))
-        return receipts
+        return receipts, problems
 
     def _check_digests(self, sid, head, messages, receipts):
         """Recompute the head revision and receipt digests in one streaming pass per
