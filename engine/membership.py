@@ -223,8 +223,8 @@ class MembershipMixin:
         if not isinstance(session_id, str) or not isinstance(mob_id, str):
             raise InvalidInputError("session_id and mob_id must be strings")
         try:
-            with self._lock:
-                return self._db().execute(_BELONGS_SQL, (mob_id, session_id)).fetchone()[0] == 1
+            with self._statement() as con:
+                return con.execute(_BELONGS_SQL, (mob_id, session_id)).fetchone()[0] == 1
         except UnicodeEncodeError:
             raise InvalidInputError("session_id or mob_id contains a lone surrogate") from None
 
@@ -233,8 +233,8 @@ class MembershipMixin:
 
         Runs: one range scan of the covering index ms_bindings_comms_mob."""
         check_text(mob_id, "mob_id")
-        with self._lock:
-            rows = self._db().execute(_MEMBERS_SQL, (mob_id,)).fetchall()
+        with self._statement() as con:
+            rows = con.execute(_MEMBERS_SQL, (mob_id,)).fetchall()
         return list(map(Member._make, rows))
 
     def mobs(self, *, accept_newer: bool = False) -> list[MobSummary]:
@@ -268,8 +268,8 @@ class MembershipMixin:
         _args.flag(accept_newer, "accept_newer")
         wanted = None if roster is None else _roster_pairs(roster)
         params = {"mob": mob_id, "newer": 1 if accept_newer else 0}
-        with self._lock:
-            claims = self._db().execute(_CLAIMS_SQL, params).fetchall()
+        with self._statement() as con:
+            claims = con.execute(_CLAIMS_SQL, params).fetchall()
         members: list[Member] = []
         broken: list[BrokenClaim] = []
         for session_id, comms_name, realm_id, profile, meerkat_id, reason in claims:

@@ -8,6 +8,7 @@ the next open continues from). A file above SCHEMA_VERSION is refused untouched.
 
 from __future__ import annotations
 
+import contextlib
 from importlib import resources
 from typing import Callable
 
@@ -129,7 +130,11 @@ def ensure_schema(con: apsw.Connection, *, readonly: bool = False) -> int:
             con.execute(f"PRAGMA user_version = {int(target)}")  # sql-safe: our own integer, pragmas take no parameters
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            # After an I/O error or a full disk SQLite may have rolled back already; the
+            # error to report is the one that got us here, not ROLLBACK's.
+            if con.in_transaction:
+                with contextlib.suppress(apsw.Error):
+                    con.execute("ROLLBACK")
             raise
 
 

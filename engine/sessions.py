@@ -474,8 +474,8 @@ class SessionsMixin:
 
         Runs: SELECT message_count FROM ms_sessions WHERE id = ?"""
         check_id(session_id)
-        with self._lock:
-            row = self._db().execute("SELECT message_count FROM ms_sessions WHERE id = ?", (session_id,)).fetchone()
+        with self._statement() as con:
+            row = con.execute("SELECT message_count FROM ms_sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise SessionNotFoundError(f"no session {session_id!r}")
         return row[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 import urllib.parse
 from typing import Iterator, TypeVar
@@ -15,7 +16,7 @@ import apsw
 import apsw.bestpractice
 
 from . import _args, schema
-from .errors import InvalidInputError, SchemaTooNewError, StoreError
+from .errors import InvalidInputError, SchemaTooNewError, StoreError, StoreReadOnlyError, from_apsw
 from .groupcommit import GroupCommit
 from .export import ExportMixin
 from .maintenance import MaintenanceMixin
@@ -37,12 +38,17 @@ BUSY_TIMEOUT_MS = 60_000
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def _connect(path: str, *, synchronous: str, readonly: bool) -> apsw.Connection:
+def _connect(path: str, *, synchronous: str, readonly: bool, vfs: str | None = None) -> apsw.Connection:
     """Open and configure one connection. Every setting has its reason beside it."""
     flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     flags |= apsw.SQLITE_OPEN_URI if path.startswith("file:") else 0
-    con = apsw.Connection(path, flags=flags)
+    con = apsw.Connection(path, flags=flags, vfs=vfs)
     try:
+        # SQLite quietly opens a file it may not write read-only; every write would then
+        # fail. Say so now, with the way out.
+        if not readonly and con.readonly("main"):
+            raise StoreReadOnlyError(
+                f"{path!r} is not writable by this user; open it with readonly=True to read it")
         # Wait for other writers instead of failing with "database is locked".
         con.set_busy_timeout(BUSY_TIMEOUT_MS)
         # Double-quoted strings are identifiers only: a typo cannot turn into a string literal.
@@ -79,13 +85,62 @@ def _connect(path: str, *, synchronous: str, readonly: bool) -> apsw.Connection:
     return con
 
 
-def _precreate_private(path: str) -> None:
-    """Create a new database file owner-only; SQLite gives -wal/-shm the same mode."""
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_file(fs_path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the database file at fs_path, None when there is none yet.
+
+    Refused: anything but a regular file (SQLite would block forever reading a FIFO),
+    a symbolic link to nothing (SQLite would create its target with the umask's mode,
+    wherever the link points), and a symbolic link owned by another user (in a shared
+    directory that user would choose the file; the kernel's fs.protected_symlinks rule)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
+        st = os.lstat(fs_path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        if st.st_uid not in (os.geteuid(), 0):
+            raise StoreError(f"{fs_path!r} is a symbolic link owned by another user (uid {st.st_uid}); "
+                             "refusing to open the file it points to")
+        try:
+            st = os.stat(fs_path)
+        except FileNotFoundError:
+            raise StoreError(f"{fs_path!r} is a symbolic link to a missing file ({os.readlink(fs_path)!r}); "
+                             "a new database is never created through a symbolic link") from None
+    for is_kind, kind in _FILE_KINDS:
+        if is_kind(st.st_mode):
+            raise StoreError(f"{fs_path!r} is {kind}, not a database file")
+    return st.st_dev, st.st_ino
+
+
+def _precreate_private(fs_path: str) -> tuple[int, int]:
+    """Create a new database file owner-only (SQLite gives -wal/-shm the same mode), never
+    through a symbolic link; return the identity of the file SQLite must then open."""
+    identity = _check_file(fs_path)
+    if identity is not None:
+        return identity
+    try:
+        fd = os.open(fs_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:  # appeared since the check (another opener, or a planted link)
+        identity = _check_file(fs_path)
+        if identity is None:
+            raise StoreError(f"{fs_path!r} appeared and vanished while it was being created") from None
+        return identity
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return st.st_dev, st.st_ino
+
+
+def _identity(fs_path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(fs_path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _filesystem_path(path: str) -> str:
@@ -103,7 +158,7 @@ def _side_files(fs_path: str | None) -> list[str]:
 class StoreBase:
     """Connection, lock and transactions shared by the capability mixins."""
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", readonly: bool = False):
+    def __init__(self, path: str, *, synchronous: str = "FULL", readonly: bool = False, vfs: str | None = None):
         synchronous = synchronous.upper()
         if synchronous not in _SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
@@ -119,23 +174,27 @@ class StoreBase:
         # Names this connection in the event log (ms_events.writer): readers tell their own
         # writes from other processes' (engine/event_tail.py).
         self._writer_id = f"{os.getpid()}:{os.urandom(4).hex()}"
-        existed = {p for p in _side_files(fs_path) if os.path.exists(p)}
+        existed = {p for p in _side_files(fs_path) if os.path.lexists(p)}
         self._con = None
         try:
-            if fs_path is not None and not readonly:
-                _precreate_private(fs_path)
-            self._con = _connect(path, synchronous=synchronous, readonly=readonly)
+            identity = None
+            if fs_path is not None:
+                identity = _check_file(fs_path) if readonly else _precreate_private(fs_path)
+            self._con = _connect(path, synchronous=synchronous, readonly=readonly, vfs=vfs)
+            if identity is not None and _identity(fs_path) != identity:
+                raise StoreError(f"{fs_path!r} was replaced while it was being opened")
             self._schema_version = schema.ensure_schema(self._con, readonly=readonly)
         except BaseException as exc:
             if self._con is not None:
-                self._con.close()
+                with contextlib.suppress(apsw.Error):
+                    self._con.close(True)
             # A failed open leaves no trace: remove the files this attempt created
             # (an empty new database, -wal/-shm beside a file that is not ours).
             for created in set(_side_files(fs_path)) - existed:
                 with contextlib.suppress(OSError):
                     os.remove(created)
             if isinstance(exc, apsw.Error):
-                raise StoreError(f"cannot use {path!r} as a mobstore database: {exc}") from None
+                raise from_apsw(exc, f"cannot use {path!r} as a mobstore database") from None
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot open {path!r}: {exc.strerror or exc}") from None
             raise
@@ -156,10 +215,20 @@ class StoreBase:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the connection (SQLite checkpoints the WAL into the file). The store is
+        closed afterwards even when this raises: an I/O error of the final checkpoint
+        (StoreIOError, DiskFullError) leaves the WAL beside the file, and the next open
+        recovers every committed write from it."""
         with self._lock:
             con, self._con = self._con, None
-            if con is not None:
+            if con is None:
+                return
+            try:
                 con.close()
+            except apsw.Error as exc:
+                with contextlib.suppress(apsw.Error):
+                    con.close(True)  # already closed by SQLite in every case we test; make sure
+                raise from_apsw(exc, f"closing {self._path!r}") from None
 
     def __enter__(self: _StoreT) -> _StoreT:
         return self
@@ -188,7 +257,12 @@ class StoreBase:
     def transaction(self) -> Iterator[apsw.Connection]:
         """Atomic write scope: BEGIN IMMEDIATE at the outermost level (the write lock is
         taken up front, so it never fails half-way with a busy upgrade), SAVEPOINT inside.
-        Commits when the block ends normally, rolls back on any exception."""
+        Commits when the block ends normally, rolls back on any exception.
+
+        An apsw error (raised by the block or by BEGIN/COMMIT) leaves as the package's
+        error (engine/errors.py). After an I/O error or a full disk SQLite may already have
+        rolled the whole transaction back: an inner level then fails, and so does every
+        later statement of the enclosing levels (a StoreError, never an autocommit)."""
         with self._lock:
             con = self._db()
             if self._readonly:
@@ -196,36 +270,37 @@ class StoreBase:
             if self._read_depth:
                 raise StoreError("cannot write inside reading(): its snapshot is read-only")
             outer = self._depth == 0
+            if not outer and not con.in_transaction:
+                raise StoreError("the enclosing transaction was rolled back by SQLite after an earlier error")
             name = f"ms_sp{self._depth}"  # our own counter, not data
             try:
                 con.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")  # sql-safe: name from our depth counter
             except apsw.Error as exc:
-                raise _store_error(exc) from None
+                raise from_apsw(exc, "cannot start a transaction") from None
             self._depth += 1
             if outer:
                 self._owner = threading.get_ident()
             try:
                 yield con
-            except BaseException:
+            except BaseException as exc:
                 self._depth -= 1
                 if outer:
                     self._owner = None
-                if outer:
-                    con.execute("ROLLBACK")
-                else:
-                    con.execute(f"ROLLBACK TO {name}")  # sql-safe: name from our depth counter
-                    con.execute(f"RELEASE {name}")  # sql-safe: name from our depth counter
+                _undo(con, None if outer else name)
+                if isinstance(exc, apsw.Error):
+                    raise from_apsw(exc, "the write was rolled back") from None
                 raise
             self._depth -= 1
             if outer:
                 self._owner = None
+            if not con.in_transaction:  # the block swallowed an error that ended the transaction
+                raise StoreError("the transaction was rolled back by SQLite after an error inside it")
             try:
                 con.execute("COMMIT" if outer else f"RELEASE {name}")  # sql-safe: name from our depth counter
             except apsw.Error as exc:
-                if outer and con.in_transaction:
-                    with contextlib.suppress(apsw.Error):
-                        con.execute("ROLLBACK")
-                raise _store_error(exc) from None
+                if outer:
+                    _undo(con, None)
+                raise from_apsw(exc, "the commit failed") from None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[apsw.Connection]:
@@ -240,19 +315,49 @@ class StoreBase:
                 finally:
                     self._read_depth -= 1
                 return
-            con.execute("BEGIN")
+            try:
+                con.execute("BEGIN")
+            except apsw.Error as exc:
+                raise from_apsw(exc, "cannot start a read") from None
             self._read_depth = 1
             self._owner = threading.get_ident()
             try:
                 yield con
+            except apsw.Error as exc:
+                raise from_apsw(exc, "the read failed") from None
             finally:
                 self._read_depth = 0
                 self._owner = None
-                con.execute("COMMIT")
+                if con.in_transaction:
+                    try:
+                        con.execute("COMMIT")
+                    except apsw.Error as exc:
+                        _undo(con, None)
+                        raise from_apsw(exc, "cannot end a read") from None
+
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[apsw.Connection]:
+        """The connection for a single statement (its own implicit snapshot) under the
+        store's lock, apsw errors mapped as everywhere else."""
+        with self._lock:
+            con = self._db()
+            try:
+                yield con
+            except apsw.Error as exc:
+                raise from_apsw(exc, "the read failed") from None
 
 
-def _store_error(exc: apsw.Error) -> StoreError:
-    return StoreError(f"SQLite error: {exc}")
+def _undo(con: apsw.Connection, savepoint: str | None) -> None:
+    """Roll back the whole transaction (savepoint None) or to a savepoint, unless SQLite
+    has already rolled the transaction back itself (I/O error, full disk)."""
+    if not con.in_transaction:
+        return
+    with contextlib.suppress(apsw.Error):
+        if savepoint is None:
+            con.execute("ROLLBACK")
+        else:
+            con.execute(f"ROLLBACK TO {savepoint}")  # sql-safe: name from our depth counter
+            con.execute(f"RELEASE {savepoint}")  # sql-safe: name from our depth counter
 
 
 class Store(SessionsMixin, ReceiptsMixin, RewritesMixin, MembershipMixin, QueryMixin, ExportMixin, MaintenanceMixin,
@@ -267,10 +372,17 @@ class Store(SessionsMixin, ReceiptsMixin, RewritesMixin, MembershipMixin, QueryM
         return f"<mobstore.Store {self._path!r}>"
 
 
-def open(path: str | os.PathLike = MEMORY, *, synchronous: str = "FULL", readonly: bool = False) -> Store:  # noqa: A001
+def open(path: str | os.PathLike = MEMORY, *, synchronous: str = "FULL", readonly: bool = False,  # noqa: A001
+         vfs: str | None = None) -> Store:
     """Open (creating if needed) a store. A file path gives a persistent store in WAL mode;
     ":memory:" an ephemeral one with the same API. `synchronous` is SQLite's level for
-    commits (FULL: every committed call is on disk when it returns)."""
+    commits (FULL: every committed call is on disk when it returns).
+
+    A file this user may not write is refused (StoreReadOnlyError) unless `readonly`
+    is true; a path that is not a regular file (FIFO, directory, device) or a symbolic
+    link to nothing is refused (StoreError). `vfs` names a registered SQLite VFS
+    (apsw.VFS) to open the file through; the default is SQLite's own (the fault-injection
+    tests in tests/faults/ use it, docs/durability.md)."""
     try:
         path = os.fspath(path)
     except TypeError:
@@ -281,7 +393,9 @@ def open(path: str | os.PathLike = MEMORY, *, synchronous: str = "FULL", readonl
         raise InvalidInputError(f"path must be a non-empty file name without NUL characters, not {path!r}")
     _args.choice(synchronous.upper() if isinstance(synchronous, str) else synchronous, "synchronous", _SYNCHRONOUS)
     _args.flag(readonly, "readonly")
-    return Store(path, synchronous=synchronous, readonly=readonly)
+    if vfs is not None and not isinstance(vfs, str):
+        raise InvalidInputError(f"vfs must be the name of a registered SQLite VFS (str) or None, not {type(vfs).__name__}")
+    return Store(path, synchronous=synchronous, readonly=readonly, vfs=vfs)
 
 
 __all__ = ["Store", "open", "MEMORY", "SchemaTooNewError"]

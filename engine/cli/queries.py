@@ -20,6 +20,7 @@ from ._common import (
     _Fail,
     _open_existing,
     _progress,
+    _check_regular,
     human_bytes,
     note,
     output_options,
@@ -77,6 +78,7 @@ def members(db_path: str, mob_id: str, fmt: str | None) -> None:
 
 def _read_roster(path: str) -> list[tuple[str, str]]:
     """A JSON list of [profile, meerkat_id] pairs, or lines `profile/meerkat_id`."""
+    _check_regular(path, "roster")
     with open(path, "rb") as fh:
         raw = fh.read()
     try:
