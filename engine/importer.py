@@ -23,7 +23,7 @@ import dataclasses
 from typing import Callable
 
 from . import digest
-from .errors import MobstoreError
+from .errors import MobstoreError, StoreError
 from .meerkat import RealmProblem, RealmSession, open_realm
 from .receipts import BOUNDARIES, check_input_ids
 from .sessions import _UPSERT_BINDING, check_id, encode_metadata, now_ms
@@ -119,6 +119,8 @@ def _import_one(store: Store, rs: RealmSession, report: ImportReport, source: st
     findings = [f for f in rs.findings if (f.run_id, f.sequence) not in refused or f.subject != "receipt"]
     try:
         _import_session(store, dataclasses.replace(rs, receipts=tuple(receipts)), findings, report, source)
+    except StoreError:
+        raise  # the target failed (I/O, disk full, locked): stop; a re-run completes it
     except MobstoreError as exc:
         report.problems.append({"where": "session", "key": rs.session_id, "reason": str(exc)})
         return

@@ -56,8 +56,7 @@ class MaintenanceMixin:
         (other connections' writes wait on the busy timeout). Not inside a transaction.
 
         Runs: VACUUM; PRAGMA wal_checkpoint(TRUNCATE)"""
-        with self._lock:
-            con = self._db()
+        with self._statement() as con:
             if self._readonly:
                 raise StoreError("the store is open read-only")
             if self._depth or self._read_depth:

@@ -6,6 +6,7 @@ sessions, receipts, rewrites and membership capabilities.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 import threading
@@ -30,6 +31,14 @@ from .snapshot import SnapshotMixin
 MEMORY = ":memory:"
 
 _StoreT = TypeVar("_StoreT", bound="StoreBase")
+
+log = logging.getLogger(__name__)
+
+# SQLite's own automatic-checkpoint threshold (WAL frames). We checkpoint after the commit
+# ourselves (StoreBase._checkpoint_if_due): SQLite's automatic checkpoint runs inside COMMIT,
+# after the commit is durable, and reports its I/O error as COMMIT's, so a caller would
+# see a failed write that is in fact committed (and apply a turn twice on retry).
+WAL_CHECKPOINT_PAGES = 1000
 
 # Long enough that a writer waiting behind others (each commit is milliseconds)
 # never gives up under any load we test; SQLite's busy handler sleeps between tries.
@@ -169,6 +178,8 @@ class StoreBase:
         self._read_depth = 0  # reading() nesting
         self._owner: int | None = None  # thread id inside transaction()/reading()/a group commit
         self._group = GroupCommit(self)
+        self._wal_frames = 0  # the WAL's size after the last commit (SQLite's wal hook)
+        self._checkpoint_frames = WAL_CHECKPOINT_PAGES
         fs_path = None if path == MEMORY else _filesystem_path(path)
         self._fs_path = fs_path
         # Names this connection in the event log (ms_events.writer): readers tell their own
@@ -184,6 +195,8 @@ class StoreBase:
             if identity is not None and _identity(fs_path) != identity:
                 raise StoreError(f"{fs_path!r} was replaced while it was being opened")
             self._schema_version = schema.ensure_schema(self._con, readonly=readonly)
+            if fs_path is not None and not readonly:
+                self._con.set_wal_hook(self._on_wal_commit)  # replaces SQLite's automatic checkpoint
         except BaseException as exc:
             if self._con is not None:
                 with contextlib.suppress(apsw.Error):
@@ -235,6 +248,22 @@ class StoreBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _on_wal_commit(self, _con, _name: str, frames: int) -> int:
+        self._wal_frames = frames
+        return apsw.SQLITE_OK
+
+    def _checkpoint_if_due(self, con: apsw.Connection) -> None:
+        """After a durable commit: a PASSIVE checkpoint once the WAL has grown past the
+        threshold. Its failure is logged, not raised: the commit it follows succeeded, and
+        the next commit (or close) checkpoints again."""
+        if self._wal_frames < self._checkpoint_frames:
+            return
+        self._wal_frames = 0
+        try:
+            con.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+        except apsw.Error as exc:
+            log.warning("WAL checkpoint of %r failed (the commit before it is durable): %s", self._path, exc)
 
     def _db(self) -> apsw.Connection:
         if self._con is None:
@@ -301,6 +330,8 @@ class StoreBase:
                 if outer:
                     _undo(con, None)
                 raise from_apsw(exc, "the commit failed") from None
+            if outer:
+                self._checkpoint_if_due(con)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[apsw.Connection]:

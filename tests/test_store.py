@@ -16,7 +16,13 @@ import pytest
 
 import engine
 from engine import store as store_module
-from engine.errors import DiskFullError, MobstoreError, StoreError, StoreIOError, StoreReadOnlyError
+from engine.errors import (
+    DiskFullError,
+    MobstoreError,
+    StoreError,
+    StoreIOError,
+    StoreReadOnlyError,
+)
 from tests.faults import vfs
 
 NOBODY = 65534
@@ -287,3 +293,55 @@ def test_a_swallowed_rollback_never_turns_into_autocommit(tmp_path):
                 with pytest.raises(StoreError, match="enclosing transaction was rolled back"):
                     s.append_messages(sid, [MSG])
         assert s.message_count(sid) == 1
+
+
+# -- a checkpoint's error is not the commit's ----------------------------------------------------
+
+@pytest.mark.parametrize("kind", vfs.KINDS)
+def test_checkpoint_failure_after_a_durable_commit_does_not_fail_the_call(tmp_path, kind, caplog):
+    """SQLite's automatic checkpoint runs inside COMMIT after the commit is durable and
+    reports its I/O error as COMMIT's: apply_runtime_turn raised although the turn was in
+    the file, and a retry applied it twice. The store checkpoints after the commit instead.
+    A turn of ~9 MB (over 1,000 WAL frames of 8 KiB) makes the checkpoint due."""
+    plan = vfs.install()
+    big = [{"role": "user", "content": "x" * 300_000} for _ in range(30)]
+
+    def turn(path: str, fail_at: int | None):
+        with engine.open(path, vfs=vfs.FAULT_VFS) as s:
+            sid = s.create_session(session_id="s", messages=[MSG])
+            plan.arm(fail_at, kind=kind, persistent=True)
+            try:
+                return s.apply_runtime_turn(sid, "run-1", big), list(plan.log), plan.injected
+            finally:
+                plan.disarm()
+
+    _receipt, calls, _ = turn(str(tmp_path / "count.db"), None)
+    first_db_write = next(i for i, (op, name) in enumerate(calls, 1) if not name.endswith("-wal"))
+    assert calls[first_db_write - 2][0] == "sync"  # the commit's WAL fsync came first: the turn is durable
+    path = str(tmp_path / "t.db")
+    receipt, _calls, injected = turn(path, first_db_write)  # every checkpoint call fails
+    assert injected >= 1
+    assert receipt.message_count == 31
+    assert "checkpoint" in caplog.text
+    with engine.open(path) as s:
+        assert [r.run_id for r in s.receipts("s")] == ["run-1"] and s.message_count("s") == 31
+        assert s.verify().ok
+
+
+def test_import_stops_at_the_first_store_error(tmp_path):
+    """A failing target (I/O error, disk full) ends the import with the package's error;
+    it used to be reported as a skipped realm session per remaining session, exit 1."""
+    from engine.importer import import_realm
+    from tests.conftest import MEERKAT_DIR
+
+    plan = vfs.install()
+    realm = os.path.join(MEERKAT_DIR, "realm-0.7.5-attempted-turn.sqlite3")
+    path = str(tmp_path / "t.db")
+    with engine.open(path, vfs=vfs.FAULT_VFS) as s:
+        plan.arm(1, kind="full", persistent=True)
+        with vfs.expected_unraisable(), pytest.raises(DiskFullError):
+            import_realm(s, realm)
+        plan.disarm()
+        assert s.session_count() == 0
+        report = import_realm(s, realm)  # a re-run completes it
+        assert report.sessions_imported == 1 and not report.problems

@@ -14,7 +14,10 @@ counted call until disarm() (a disk that stays full, a device that went away).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
+from typing import Iterator
 
 import apsw
 
@@ -77,6 +80,13 @@ def _error(kind: str, op: str) -> apsw.Error:
 
 
 class FaultFile(apsw.VFSFile):
+    def excepthook(self, etype, evalue, etraceback) -> bool:
+        """SQLite ignores some failed calls on purpose (the truncate of a WAL it resets);
+        apsw would then report our injected error as unraisable. It is expected here."""
+        if _injected(evalue):
+            return True
+        return super().excepthook(etype, evalue, etraceback)
+
     def __init__(self, name, flags):
         super().__init__("", name, flags)
         self._name = name.filename() if isinstance(name, apsw.URIFilename) else str(name)
@@ -111,6 +121,29 @@ class FaultVFS(apsw.VFS):
 
 
 _VFS: FaultVFS | None = None
+
+
+def _injected(exc: BaseException | None) -> bool:
+    return isinstance(exc, (apsw.IOError, apsw.FullError)) and str(exc).startswith("injected ")
+
+
+@contextlib.contextmanager
+def expected_unraisable() -> Iterator[None]:
+    """apsw reports an injected error as "unraisable" when SQLite decides to carry on
+    without it (a failed truncate of a WAL it resets, a sync it retries at the next
+    commit); those are expected here. Every other unraisable exception still reaches
+    the previous hook (pytest's, which turns it into a warning)."""
+    previous = sys.unraisablehook
+
+    def hook(info):
+        if not _injected(info.exc_value):
+            previous(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def install() -> FaultPlan:
