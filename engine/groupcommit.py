@@ -26,7 +26,7 @@ from typing import Callable
 
 import apsw
 
-from .errors import StoreError
+from .errors import StoreError, from_apsw
 
 # Jobs per transaction at most: bounds a batch's latency and the WAL growth of one commit.
 MAX_BATCH = 512
@@ -92,7 +92,9 @@ class GroupCommit:
                 try:
                     part.value = part.fn(con)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller by outcome()
-                    part.error = exc
+                    part.error = _mapped(exc)
+                    if not con.in_transaction:  # SQLite rolled everything back (I/O error, full disk)
+                        raise part.error from None
                     con.execute("ROLLBACK TO ms_part")
                 con.execute("RELEASE ms_part")
 
@@ -155,7 +157,7 @@ class GroupCommit:
             con.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
             batch = self._take(own)
-            self._fail_all(batch, _store_error(exc))
+            self._fail_all(batch, from_apsw(exc, "cannot start a transaction"))
             return batch
         except StoreError as exc:
             batch = self._take(own)
@@ -172,19 +174,21 @@ class GroupCommit:
                 try:
                     job.value = job.fn(con)
                 except BaseException as exc:  # noqa: BLE001 - handed to its caller by outcome()
-                    job.error = exc
-                    if single:
-                        con.execute("ROLLBACK")
+                    job.error = _mapped(exc)
+                    if single or not con.in_transaction:
+                        # Alone in the batch, or SQLite ended the transaction itself (an I/O
+                        # error, a full disk): nothing of the batch holds; never go on in autocommit.
+                        _undo(con, None)
+                        self._fail_all(batch, StoreError(
+                            f"rolled back with another write of the same commit: {job.error}"), keep_failures=True)
                         return batch
-                    con.execute("ROLLBACK TO ms_job")
-                    con.execute("RELEASE ms_job")
+                    _undo(con, "ms_job")
                 else:
                     if not single:
                         con.execute("RELEASE ms_job")
         except apsw.Error as exc:  # a savepoint statement failed: nothing of the batch holds
-            with contextlib.suppress(apsw.Error):
-                con.execute("ROLLBACK")
-            self._fail_all(batch, _store_error(exc), keep_failures=True)
+            _undo(con, None)
+            self._fail_all(batch, from_apsw(exc, "the write was rolled back"), keep_failures=True)
             return batch
         finally:
             store._depth = 0
@@ -192,10 +196,10 @@ class GroupCommit:
         try:
             con.execute("COMMIT")
         except apsw.Error as exc:
-            if con.in_transaction:
-                with contextlib.suppress(apsw.Error):
-                    con.execute("ROLLBACK")
-            self._fail_all(batch, _store_error(exc), keep_failures=True)
+            _undo(con, None)
+            self._fail_all(batch, from_apsw(exc, "the commit failed"), keep_failures=True)
+            return batch
+        store._checkpoint_if_due(con)  # after the commit is durable (engine/store.py)
         return batch
 
     @staticmethod
@@ -207,5 +211,19 @@ class GroupCommit:
             job.error = error
 
 
-def _store_error(exc: apsw.Error) -> StoreError:
-    return StoreError(f"SQLite error: {exc}")
+def _mapped(exc: BaseException) -> BaseException:
+    """A job's exception as its caller gets it: apsw errors as the package's (engine/errors.py)."""
+    return from_apsw(exc, "the write was rolled back") if isinstance(exc, apsw.Error) else exc
+
+
+def _undo(con: apsw.Connection, savepoint: str | None) -> None:
+    """Roll back the transaction (or to the savepoint and release it) unless SQLite already
+    rolled the whole transaction back on its own."""
+    if not con.in_transaction:
+        return
+    with contextlib.suppress(apsw.Error):
+        if savepoint is None:
+            con.execute("ROLLBACK")
+        else:
+            con.execute(f"ROLLBACK TO {savepoint}")  # sql-safe: our own constant name
+            con.execute(f"RELEASE {savepoint}")  # sql-safe: our own constant name

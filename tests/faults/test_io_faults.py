@@ -75,6 +75,18 @@ def template(tmp_path_factory):
     return path
 
 
+def _each_or_error(results: list) -> list:
+    """apply_runtime_turns(return_exceptions=True): the missing session's turn fails alone,
+    as SessionNotFoundError; an I/O error fails the commit and so every turn: raise it."""
+    errors = [r for r in results if isinstance(r, BaseException)]
+    store_errors = [e for e in errors if isinstance(e, engine.StoreError)]
+    if store_errors:
+        assert len(store_errors) == len(results) - 1, results  # every other turn fails with the commit
+        raise store_errors[0]
+    assert [type(e) for e in errors] == [engine.SessionNotFoundError], results
+    return results
+
+
 def _set_open(ctx):
     ctx.store = engine.open(ctx.path, vfs=vfs.FAULT_VFS)
 
@@ -148,6 +160,11 @@ OPERATIONS = [
         "a", "run-2", [_msg("a3"), _msg("a4")], contributing_input_ids=["in-1"])),
     Operation("apply_runtime_turn 120 KB", lambda c: c.store.apply_runtime_turn(
         "a", "run-2", [_msg(f"big{i}", 3000) for i in range(40)])),
+    Operation("apply_runtime_turns (group commit)", lambda c: c.store.apply_runtime_turns([
+        ("a", "run-2", [_msg("a3")]), ("b", "run-2", [_msg("b2")]), ("a", "run-3", [_msg("a4"), _msg("a5")])])),
+    Operation("apply_runtime_turns return_exceptions", lambda c: _each_or_error(c.store.apply_runtime_turns([
+        ("a", "run-2", [_msg("a3")]), ("missing", "run-2", [_msg("x")]), ("b", "run-2", [_msg("b2")])],
+        return_exceptions=True))),
     Operation("apply_runtime_turn+checkpoint", lambda c: c.store.apply_runtime_turn(
         "a", "run-2", [_msg("a3"), _msg("a4")]), setup=_checkpoint_every_commit),
     Operation("set_metadata", lambda c: c.store.set_metadata("a", _binding("crew", "a-renamed"))),
