@@ -1,5 +1,4 @@
-"""The full fault sweep is selected with `-m stress`; a plain `pytest` deselects it (not a
-skip: it is the long version of a test that runs by default)."""
+"""Fixtures of the fault sweep (its stress selection is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +7,6 @@ import shutil
 import tempfile
 
 import pytest
-
-
-def pytest_collection_modifyitems(config, items):
-    if "stress" in (config.getoption("markexpr") or ""):
-        return
-    keep, drop = [], []
-    for item in items:
-        in_faults = "tests/faults/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("faults/")
-        (drop if in_faults and item.get_closest_marker("stress") else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
-
 
 
 @pytest.fixture
