@@ -75,22 +75,3 @@ def fingerprint(path: str) -> str:
     finally:
         con.close()
     return h.hexdigest()
-
-
-# The long versions of the fault sweep (tests/faults/) and of the stateful model test are
-# selected with `-m stress`; a plain `pytest` deselects them (not a skip: each is the long
-# version of a test that runs by default).
-_OURS = ("faults/test_io_faults.py", "test_stateful.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    if "stress" in (config.getoption("markexpr") or ""):
-        return
-    keep, drop = [], []
-    for item in items:
-        path = item.nodeid.replace("\\", "/")
-        ours = any(part in path for part in _OURS)
-        (drop if ours and item.get_closest_marker("stress") else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep

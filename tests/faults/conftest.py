@@ -1,4 +1,4 @@
-"""Fixtures of the fault sweep (its stress selection is in tests/conftest.py)."""
+"""Fixtures of the fault sweep."""
 
 from __future__ import annotations
 
