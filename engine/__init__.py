@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from .errors import (
     DigestMismatchError,
+    DiskFullError,
     ImportFormatError,
     InvalidInputError,
     MissingExtraError,
@@ -17,7 +18,11 @@ from .errors import (
     SchemaTooNewError,
     SessionExistsError,
     SessionNotFoundError,
+    StoreBusyError,
+    StoreCorruptError,
     StoreError,
+    StoreIOError,
+    StoreReadOnlyError,
 )
 from .maintenance import VacuumReport
 from .membership import BrokenClaim, Duplicate, Member, MobSummary, Reconciliation
@@ -55,6 +60,11 @@ __all__ = [
     "SchemaTooNewError",
     "DigestMismatchError",
     "StoreError",
+    "StoreBusyError",
+    "StoreReadOnlyError",
+    "StoreIOError",
+    "DiskFullError",
+    "StoreCorruptError",
     "ImportFormatError",
     "MissingExtraError",
 ]
