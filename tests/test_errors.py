@@ -9,6 +9,7 @@ import asyncio
 import functools
 import io
 import os
+import tempfile
 import threading
 
 import apsw
@@ -59,6 +60,14 @@ def _in_reading(store):
         return store.messages("s") + store.messages("p")
 
 
+_SCRATCH = tempfile.mkdtemp(prefix="mobstore-errors-")
+
+
+def _scratch_path() -> str:
+    """A new file name for each snapshot (the copy goes outside the store under test)."""
+    return os.path.join(_SCRATCH, f"snapshot-{len(os.listdir(_SCRATCH))}-{threading.get_ident()}.db")
+
+
 # Every public method of Store, called with valid arguments. WRITES must fail when writing fails.
 WRITES = {
     "append_messages": lambda s: s.append_messages("s", [MSG]),
@@ -86,6 +95,7 @@ READS = {
     "query": lambda s: s.query("SELECT count(*) FROM ms_messages"),
     "raw_messages": lambda s: s.raw_messages("s"),
     "raw_transcript_before": lambda s: s.raw_transcript_before("s", 0),
+    "snapshot": lambda s: s.snapshot(_scratch_path()),
     "reading": _in_reading,
     "receipts": lambda s: s.receipts("s"),
     "reconcile_mob": lambda s: s.reconcile_mob("crew", [("coder", "m1")]),
@@ -285,6 +295,12 @@ def _commands(db: str, tmp: str) -> dict[str, list[str]]:
     return {
         "demo": ["demo", "--db", db, "--agents", "2", "--turns", "1"],
         "import-meerkat": ["import-meerkat", REALM, "--into", db],
+        "export-parquet": ["export-parquet", db, os.path.join(tmp, "parquet")],
+        "fleet": ["fleet", "verify", db],
+        "fleet reconcile": ["fleet", "reconcile", db, "crew"],
+        "fleet members": ["fleet", "members", db, "crew"],
+        "fleet stats": ["fleet", "stats", db],
+        "snapshot": ["snapshot", db, os.path.join(tmp, "snap.db")],
         "members": ["members", db, "crew"],
         "messages": ["messages", db, "s"],
         "mobs": ["mobs", db],
@@ -321,7 +337,9 @@ def _run_cli(argv: list[str], capsys, seconds: float = 20.0) -> tuple[int, str]:
 
 def test_every_cli_command_is_driven():
     from engine.cli.app import cli
-    assert set(cli.commands) == set(_commands("DB", "T"))
+    names = {n for n in _commands("DB", "T") if " " not in n}
+    assert set(cli.commands) == names
+    assert {f"fleet {n}" for n in cli.commands["fleet"].commands} - {"fleet verify"} <= set(_commands("DB", "T"))
 
 
 def _assert_clean_failure(argv, code, err):

@@ -9,13 +9,14 @@ Exit codes as every command: 0 clean, 1 a finding or an unreadable store, 2 usag
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import sys
 from typing import Callable, Iterator
 
 import click
 
-from ._common import EXIT_FOUND, EXIT_OK, _emit_json, _errors, _open_existing
+from ._common import EXIT_FOUND, EXIT_OK, _emit_json, _errors, _Fail, _open_existing
 from .app import cli
 from .queries import _read_roster
 
@@ -59,7 +60,12 @@ def _report_problems(problems, skipped) -> None:
 def _fleet(paths: tuple[str, ...], **options):
     from ..fleet import Fleet
 
-    return Fleet(list(paths), **options)
+    f = Fleet(list(paths), **options)
+    if not f.stores:  # every path named is unusable (a FIFO, a damaged file): nothing to query
+        f.close()
+        shown = "; ".join(f"{p.path}: {p.problem}" for p in f.problems[:3])
+        raise _Fail(f"no mobstore store among the given paths ({shown})")
+    return f
 
 
 _paths_argument = click.argument("paths", nargs=-1, required=True, metavar="PATHS...")
@@ -189,7 +195,7 @@ def fleet_verify(paths, workers: int | None, as_json: bool, quiet: bool) -> None
     if as_json:
         _emit_json(report.to_dict())
     else:
-        t = report.totals
+        t = collections.defaultdict(int, report.totals)  # no count at all when every store failed to open
         click.echo(f"{t['stores_ok']}/{t['stores']} stores ok: {t['sessions']} sessions, "
                    f"{t['receipts_ok']}/{t['receipts']} receipts ok, {t['heads_ok']}/{t['heads']} heads ok "
                    f"({report.workers} processes)")

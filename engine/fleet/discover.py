@@ -19,6 +19,7 @@ import dataclasses
 import glob
 import os
 import re
+import stat
 import struct
 from typing import Iterable
 
@@ -133,6 +134,11 @@ def classify(path: str) -> str | None:
     "not-mobstore: ..." or another problem). A store of an older schema version is read as
     it is by reconcile, members and stats; verify and export open it with the engine, which
     asks for the upgrade (reported per store)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the header read forever
+            return "not a regular file (a FIFO, socket or device?)"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
     header = _header(path)
     if header is None:
         return "unreadable: cannot read the file"
