@@ -249,6 +249,13 @@ SERVICE_CALLS = {
     "session_belongs_to_mob": lambda v: v.session_belongs_to_mob("s", "crew"),
     "set_live_metadata": lambda v: v.set_live_metadata("s", {"note": "y" * 20000}),
     "subscribe_session_events": lambda v: v.subscribe_session_events("s"),
+    "list_sessions": lambda v: v.list_sessions(mob_id="crew"),
+    "mob_members": lambda v: v.mob_members("crew"),
+    "mobs": lambda v: v.mobs(),
+    "receipts": lambda v: v.receipts("s"),
+    "reconcile_mob": lambda v: v.reconcile_mob("crew"),
+    "verify": lambda v: v.verify(),
+    "delete_session": lambda v: v.delete_session("d"),
 }
 SERVICE_FACTS = {"close", "closed", "path", "runtime_adapter", "supports_persistent_sessions"}
 

@@ -66,13 +66,15 @@ class Operation:
 
 # -- logical contents ---------------------------------------------------------------------------
 
-def _is_timestamp(column: str) -> bool:
-    return column == "at_ms" or column.endswith("_at_ms")
+def _is_incidental(table: str, column: str) -> bool:
+    """Columns that differ between a reference run and a faulted one by design: wall-clock
+    times, and the event log's writer (each connection's own "<pid>:<random>" name)."""
+    return column == "at_ms" or column.endswith("_at_ms") or (table == "ms_events" and column == "writer")
 
 
 def contents(path: str, *, with_events: bool = True) -> dict[str, tuple]:
-    """Every row of every mobstore table, timestamp columns left out (they differ between
-    a reference run and a faulted one). Read through SQLite's own VFS."""
+    """Every row of every mobstore table, incidental columns left out (_is_incidental).
+    Read through SQLite's own VFS."""
     con = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
     try:
         out = {}
@@ -83,7 +85,7 @@ def contents(path: str, *, with_events: bool = True) -> dict[str, tuple]:
             if table == "ms_events" and not with_events:
                 continue
             columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]  # names from sqlite_schema
-            keep = [c for c in columns if not _is_timestamp(c)]
+            keep = [c for c in columns if not _is_incidental(table, c)]
             select = ", ".join(f'"{c}"' for c in keep)
             out[table] = tuple(con.execute(f'SELECT {select} FROM "{table}" ORDER BY {select}').fetchall())
         return out
