@@ -10,6 +10,7 @@ rule to SQLite's on generated binding rows. MOBSTORE_TEST_SEED reproduces a run.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -279,7 +280,8 @@ def test_verify_in_parallel_finds_the_tampered_store(tmp_path, the_fleet):
 
 def test_reconcile_sql_file_is_the_rendered_query():
     assert fleet.packaged_reconcile_sql() == fleet.reconcile_sql_file(), (
-        "engine/fleet/reconcile.sql is stale: python -m engine.fleet.sql > engine/fleet/reconcile.sql")
+        "engine/fleet/reconcile.sql is stale; regenerate it: python -c \"from engine.fleet.sql import "
+        "reconcile_sql_file as r; open('engine/fleet/reconcile.sql', 'w').write(r())\"")
 
 
 @pytest.fixture(scope="module")
@@ -298,8 +300,9 @@ def run_reconcile_sql(export_dir, *, roster=None, accept_newer=None, cwd=None):
     if accept_newer is not None:
         con.execute("SET VARIABLE accept_newer = ?", [accept_newer])
     if roster is not None:
-        con.execute("SET VARIABLE roster = ?::STRUCT(profile VARCHAR, meerkat_id VARCHAR)[]",
-                    [[{"profile": p, "meerkat_id": m} for p, m in roster]])
+        # JSON text: binding a Python list costs DuckDB's client ~0.1 ms per value
+        con.execute("SET VARIABLE roster = from_json(?, '[{\"profile\": \"VARCHAR\", \"meerkat_id\": \"VARCHAR\"}]')",
+                    [json.dumps([{"profile": p, "meerkat_id": m} for p, m in roster])])
     with open(os.path.join(export_dir, "reconcile.sql"), encoding="utf-8") as fh:
         text = fh.read()
     old = os.getcwd()

@@ -19,16 +19,11 @@
 -- unexpected (against the roster, when one is set).
 --
 -- Other engines (Spark SQL, Trino): register bindings/ as a table partitioned by store (a
--- string) in place of the `bindings` CTE, and give the `params` and `roster` CTEs your
--- engine's parameters; the rest is plain SQL (CASE, IS DISTINCT FROM, UNION ALL,
--- NOT EXISTS, NULLS FIRST).
+-- string) in place of the `bindings` CTE, give the `roster` CTE your roster table, and
+-- replace each getvariable(...) expression with a parameter or literal; the rest is plain
+-- SQL (CASE, IS DISTINCT FROM, UNION ALL, NOT EXISTS, NULLS FIRST).
 
 WITH 
-params AS (
-    SELECT coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('set the mob first: SET VARIABLE mob_id = ...')) AS mob_id,
-           coalesce(CAST(getvariable('accept_newer') AS BOOLEAN), false) AS accept_newer,
-           getvariable('roster') IS NOT NULL AS roster_given
-),
 roster AS (SELECT r.profile, r.meerkat_id FROM (SELECT unnest(getvariable('roster')) AS r) AS given),
 bindings AS (
     SELECT * FROM read_parquet(coalesce(getvariable('export_dir'), '.') || '/bindings/*/*.parquet',
@@ -37,14 +32,14 @@ bindings AS (
 claims AS (
     SELECT b.*,
         CASE
-            WHEN (SELECT accept_newer FROM params) AND b.binding_mob_id = (SELECT mob_id FROM params) THEN 'binding'
-            WHEN b.comms_mob = (SELECT mob_id FROM params) THEN 'comms'
+            WHEN coalesce(CAST(getvariable('accept_newer') AS BOOLEAN), false) AND b.binding_mob_id = coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')) THEN 'binding'
+            WHEN b.comms_mob = coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')) THEN 'comms'
         END AS via
     FROM bindings b
-    WHERE b.comms_mob = (SELECT mob_id FROM params)
+    WHERE b.comms_mob = coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first'))
     UNION ALL
     SELECT b.*, 'binding' FROM bindings b
-    WHERE (SELECT accept_newer FROM params) AND b.binding_mob_id = (SELECT mob_id FROM params) AND (b.comms_mob IS DISTINCT FROM (SELECT mob_id FROM params))
+    WHERE coalesce(CAST(getvariable('accept_newer') AS BOOLEAN), false) AND b.binding_mob_id = coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')) AND (b.comms_mob IS DISTINCT FROM coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')))
 ),
 judged AS (
     SELECT store, session_id, comms_name, realm_id, 
@@ -54,7 +49,7 @@ judged AS (
         WHEN via = 'binding' THEN
             CASE
                 WHEN comms_mob IS NOT NULL AND comms_parts = 3
-                     AND (comms_mob IS DISTINCT FROM (SELECT mob_id FROM params) OR comms_profile IS DISTINCT FROM binding_role
+                     AND (comms_mob IS DISTINCT FROM coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')) OR comms_profile IS DISTINCT FROM binding_role
                           OR comms_member IS DISTINCT FROM binding_member)
                     THEN 'binding_conflicts_comms_name'
                 WHEN binding_role = '' OR binding_member = '' THEN 'binding_empty_part'
@@ -62,10 +57,10 @@ judged AS (
         WHEN comms_parts <> 3 THEN 'comms_name_not_three_parts'
         WHEN comms_mob = '' OR comms_profile = '' OR comms_member = '' THEN 'comms_name_empty_part'
         WHEN realm_id IS NULL THEN 'realm_missing'
-        WHEN NOT (realm_id = 'mob:' || (SELECT mob_id FROM params) OR ((SELECT accept_newer FROM params) AND realm_id = 'mob.' || (SELECT mob_id FROM params))) THEN 'realm_mismatch'
+        WHEN NOT (realm_id = 'mob:' || coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')) OR (coalesce(CAST(getvariable('accept_newer') AS BOOLEAN), false) AND realm_id = 'mob.' || coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')))) THEN 'realm_mismatch'
         WHEN has_peer_meta = 0 THEN 'peer_meta_missing'
         WHEN label_mob_id IS NULL AND label_role IS NULL AND label_meerkat_id IS NULL THEN 'labels_missing'
-        WHEN label_mob_id IS DISTINCT FROM (SELECT mob_id FROM params) THEN 'label_mob_id_mismatch'
+        WHEN label_mob_id IS DISTINCT FROM coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first')) THEN 'label_mob_id_mismatch'
         WHEN label_role IS DISTINCT FROM comms_profile THEN 'label_role_mismatch'
         WHEN label_meerkat_id IS DISTINCT FROM comms_member THEN 'label_meerkat_id_mismatch'
     END AS reason
@@ -91,6 +86,6 @@ WHERE NOT EXISTS (SELECT 1 FROM slots s WHERE s.profile = w.profile AND s.meerka
 UNION ALL
 SELECT 'unexpected', m.store, m.session_id, m.profile, m.meerkat_id, NULL, NULL, NULL
 FROM members m
-WHERE (SELECT roster_given FROM params)
+WHERE (getvariable('roster') IS NOT NULL)
   AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.profile = m.profile AND w.meerkat_id = m.meerkat_id)
 ORDER BY finding, profile NULLS FIRST, meerkat_id NULLS FIRST, session_id NULLS FIRST, store NULLS FIRST;

@@ -105,12 +105,12 @@ FLEET_MEMBERS_SQL = members_query(LOADED_BINDINGS, mob="$mob")
 # ------------------------------------------------------------------------------------------
 # reconcile.sql: the same query over a Parquet export, inputs from DuckDB variables.
 
+# Inputs inline rather than in a params CTE: DuckDB folds getvariable() to a constant and
+# pushes `comms_mob = <mob>` into the Parquet scan; through a scalar subquery it could not
+# (measured on 1,000 store partitions: 1.38 s with a params CTE, 0.76 s inline, medians of 6).
+_MOB = "coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('SET VARIABLE mob_id first'))"
+_NEWER = "coalesce(CAST(getvariable('accept_newer') AS BOOLEAN), false)"
 _PARQUET_INPUTS = """
-params AS (
-    SELECT coalesce(CAST(getvariable('mob_id') AS VARCHAR), error('set the mob first: SET VARIABLE mob_id = ...')) AS mob_id,
-           coalesce(CAST(getvariable('accept_newer') AS BOOLEAN), false) AS accept_newer,
-           getvariable('roster') IS NOT NULL AS roster_given
-),
 roster AS (SELECT r.profile, r.meerkat_id FROM (SELECT unnest(getvariable('roster')) AS r) AS given),
 bindings AS (
     SELECT * FROM read_parquet(coalesce(getvariable('export_dir'), '.') || '/bindings/*/*.parquet',
@@ -139,9 +139,9 @@ _HEADER = """\
 -- unexpected (against the roster, when one is set).
 --
 -- Other engines (Spark SQL, Trino): register bindings/ as a table partitioned by store (a
--- string) in place of the `bindings` CTE, and give the `params` and `roster` CTEs your
--- engine's parameters; the rest is plain SQL (CASE, IS DISTINCT FROM, UNION ALL,
--- NOT EXISTS, NULLS FIRST).
+-- string) in place of the `bindings` CTE, give the `roster` CTE your roster table, and
+-- replace each getvariable(...) expression with a parameter or literal; the rest is plain
+-- SQL (CASE, IS DISTINCT FROM, UNION ALL, NOT EXISTS, NULLS FIRST).
 """
 
 
@@ -150,10 +150,10 @@ def reconcile_sql_file() -> str:
     return _HEADER + "\n" + reconcile_query(
         "bindings",
         inputs=_PARQUET_INPUTS,
-        mob="(SELECT mob_id FROM params)",
-        newer="(SELECT accept_newer FROM params)",
+        mob=_MOB,
+        newer=_NEWER,
         roster="roster",
-        roster_given="(SELECT roster_given FROM params)",
+        roster_given="(getvariable('roster') IS NOT NULL)",
     ).rstrip("\n") + ";\n"
 
 
@@ -161,8 +161,3 @@ def packaged_reconcile_sql() -> str:
     """reconcile.sql as shipped inside the installed package."""
     return resources.files("engine.fleet").joinpath("reconcile.sql").read_text(encoding="utf-8")
 
-
-if __name__ == "__main__":  # python -m engine.fleet.sql > engine/fleet/reconcile.sql
-    import sys
-
-    sys.stdout.write(reconcile_sql_file())
