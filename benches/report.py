@@ -49,6 +49,8 @@ KNOB_DOCS = [
     ("MOBSTORE_BENCH_SEED_WAY_LIMIT", "0", "k > 0: time the seed's way on k sessions and extrapolate linearly"),
     ("MOBSTORE_BENCH_ROUNDS", "1", "multiplies every round count"),
     ("MOBSTORE_BENCH_PEERS", "openai-agents,langgraph,naive", "peers to compare with"),
+    ("MOBSTORE_BENCH_FLEET_STORES", "quick 10,40; full 100,1000", "store files of the fleet reconciliation ladder"),
+    ("MOBSTORE_BENCH_FLEET_SESSIONS", "quick 200; full 1000", "sessions per store file in that fleet"),
 ]
 
 def run_suite(quick: bool, json_path: str, log_path: str, extra: list[str]) -> tuple[list[str], int, float]:
@@ -232,6 +234,22 @@ def render(data: dict, command: list[str] | None, elapsed: float | None, out_dir
             "(it cannot check realm or labels and returns broken claims as members).",
             "",
             *results.format_peers_markdown(peer),
+            "",
+        ]
+    fleet = results.fleet_rows(records)
+    if fleet:
+        lines += [
+            "## Fleet",
+            "",
+            "`mobstore fleet reconcile` over N store files (`benches/bench_fleet.py`; docs/fleet.md): the fleet "
+            "from start (discovery, DuckDB with the sqlite extension loaded from its package, every file read, "
+            "the reconciliation), the same on an open Fleet (per-file cost alone), and the baseline: looping "
+            "`Store.reconcile_mob` over the files and merging in Python. The same answer on both sides, checked "
+            "before timing.",
+            "",
+            *results.format_fleet_markdown(fleet),
+            "",
+            *results.fleet_other_lines(records),
             "",
         ]
     lines += ["## All results", ""] + results.results_tables_markdown(records)

@@ -427,6 +427,9 @@ GROUP_ORDER = [
     ("membership.members", "members of one mob"),
     ("membership.reconcile", "reconcile_mob with a roster"),
     ("peers.mob_query", "sessions of mob G among 10,000 sessions"),
+    ("fleet.reconcile", "reconcile one mob across N store files (bench_fleet.py)"),
+    ("fleet.export", "export N store files as Parquet (one process per core)"),
+    ("fleet.verify", "verify every store of a fleet"),
 ]
 
 
@@ -478,6 +481,15 @@ def _label(rec: Record) -> str:
     if key.startswith("membership.members."):
         return {"mobstore": "mob_members (one SQL query)",
                 "seed_way": "the seed's way (list, load each metadata, check in Python)"}[key.split(".")[3]]
+    if key.startswith("fleet.reconcile."):
+        return {"fleet": "Fleet(paths).reconcile (DuckDB + sqlite extension, from start)",
+                "fleet_warm": "Fleet.reconcile again (connection and extension loaded)",
+                "parquet": "reconcile.sql on DuckDB over the Parquet export",
+                "loop": "loop of Store.reconcile_mob over the files, merged in Python"}[key.split(".")[3]]
+    if key.startswith("fleet.verify."):
+        return {"fleet": "Fleet.verify (one process per core)", "loop": "Store.verify looped in one process"}[key.split(".")[3]]
+    if key.startswith("fleet.export."):
+        return "Fleet.export_parquet"
     if key.startswith("membership.reconcile."):
         return f"{x['sessions']:,} sessions"
     return key
@@ -491,6 +503,8 @@ def _extra_cell(rec: Record) -> str:
         return f"{x['bytes_per_message']:,.0f} B/message = {fmt_ratio(x['ratio'])} raw (file {x['bytes'] / 1e6:,.1f} MB)"
     if "messages" in x and rec.key.startswith(("store.append", "receipts.apply")):
         return fmt_rate(x["messages"] / rec.median, "msg/s")
+    if rec.key.startswith("fleet.verify") and "cpu_seconds" in x:
+        return f"CPU {x['cpu_seconds']:.2f} s (this process and its workers)"
     if rec.key.startswith("membership.belongs"):
         return f"{fmt_time(rec.per_op())} per call"
     if rec.key.endswith("seed_way") and x.get("scale", 1.0) != 1.0:
@@ -525,6 +539,50 @@ def _groups(records: dict[str, Record]):
     for group in sorted(groups, key=_group_rank):
         recs = sorted(groups[group], key=lambda r: r.median)
         yield group, recs, next((r for r in recs if r.extra.get("baseline")), None)
+
+
+def fleet_rows(records: dict[str, Record]) -> list[tuple[str, ...]]:
+    """Per ladder point: files, sessions per file, then the median of each way (fleet from
+    start, fleet warm, reconcile.sql over Parquet, the reconcile_mob loop) and each way over
+    the loop; a last row: how each grows from the smallest to the largest file count."""
+    systems = ("fleet", "fleet_warm", "parquet", "loop")
+    ns = sorted(n for n in _keys_matching(records, r"fleet\.reconcile\.n(\d+)\.loop")
+                if all(records.get(f"fleet.reconcile.n{n}.{s}") for s in systems))
+    rows = []
+    for n in ns:
+        recs = [records[f"fleet.reconcile.n{n}.{s}"] for s in systems]
+        loop = recs[-1].median
+        rows.append((f"{n:,}", f"{recs[0].extra.get('sessions_per_store', 0):,}",
+                     *(f"{fmt_time(r.median)} ({fmt_ratio(r.median / loop)})" for r in recs[:-1]), fmt_time(loop)))
+    if len(ns) >= 2:
+        lo, hi = ns[0], ns[-1]
+        grow = [fmt_ratio(records[f"fleet.reconcile.n{hi}.{s}"].median / records[f"fleet.reconcile.n{lo}.{s}"].median)
+                for s in systems]
+        rows.append((f"{lo:,} → {hi:,} files", f"({hi / lo:.0f}× the files)", *grow))
+    return rows
+
+
+def fleet_other_lines(records: dict[str, Record]) -> list[str]:
+    """Markdown bullets for the export and verify rows of bench_fleet.py."""
+    out = []
+    for n, rec in sorted(_keys_matching(records, r"fleet\.export\.n(\d+)").items()):
+        sessions = n * rec.extra.get("sessions_per_store", 0)
+        out.append(f"- `export-parquet` of {n:,} stores ({sessions:,} sessions), {rec.extra.get('workers', '?')} processes: "
+                   f"{fmt_time(rec.median)}")
+    for n in sorted(_keys_matching(records, r"fleet\.verify\.n(\d+)\.loop")):
+        par, loop = records.get(f"fleet.verify.n{n}.fleet"), records.get(f"fleet.verify.n{n}.loop")
+        if par and loop:
+            out.append(f"- `fleet verify` of {n:,} stores: {fmt_time(par.median)} in {par.extra.get('workers', '?')} "
+                       f"processes (CPU {par.extra.get('cpu_seconds', 0):.2f} s) vs {fmt_time(loop.median)} for "
+                       f"Store.verify looped in one process (CPU {loop.extra.get('cpu_seconds', 0):.2f} s)")
+    return out
+
+
+def format_fleet_markdown(rows: list[tuple[str, ...]]) -> list[str]:
+    out = ["| files | sessions per file | fleet reconcile (× loop) | fleet, warm (× loop) | reconcile.sql over Parquet "
+           "(× loop) | loop of reconcile_mob |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    return out + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def format_ratios_text(records: dict[str, Record]) -> list[str]:
