@@ -335,6 +335,53 @@ static inline const uint8_t *scan_string(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
+static inline int short_canonical(uint8_t e)
+{
+    return e == '"' || e == '\\' || e == 'n' || e == 't' || e == 'r' || e == 'b' || e == 'f';
+}
+
+/* A value string's body from p: the position of its closing quote when every
+ * escape in it is a short canonical one (\" \\ \n \t \r \b \f), which then
+ * stay as they are; else the position of the first byte the general path
+ * must look at (a control byte, another escape, or the end).  Escapes are
+ * walked bit by bit within each 16-byte block instead of restarting the scan
+ * after each one (JSON held in a string value is full of \"). */
+static inline const uint8_t *scan_value(const uint8_t *p, const uint8_t *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1F);
+    while (p + 16 <= end) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                         _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x)));
+        const uint8_t *next = p + 16;
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctz(m);
+            const uint8_t *c = p + k;
+            if (*c != '\\' || c + 1 >= end || !short_canonical(c[1])) return c;
+            if (k == 15) { /* the escaped character opens the next block */
+                next = c + 2;
+                break;
+            }
+            m &= ~(3u << k); /* the backslash and the character it escapes */
+        }
+        p = next;
+    }
+#endif
+    while (p < end && *p != '"') {
+        if (*p == '\\') {
+            if (p + 1 >= end || !short_canonical(p[1])) return p;
+            p += 2;
+        } else if (*p < 0x20) {
+            return p;
+        } else {
+            p++;
+        }
+    }
+    return p;
+}
+
 static int lone_surrogate(parser *ps, const uint8_t *at, int cp)
 {
     snprintf(ps->j->detail, sizeof ps->j->detail, "lone surrogate \\u%04x", (unsigned)cp);
@@ -391,25 +438,27 @@ static int parse_string(parser *ps, const uint8_t **pp, uint32_t *idx, int name)
     const uint8_t *open = *pp, *p = open + 1, *end = ps->end;
     int rc = new_node(ps, JN_STR, open, idx);
     if (rc) return rc;
-    const uint8_t *q = scan_string(p, end);
+    const uint8_t *q;
     int cp, n, canon;
-    if (!name && q < end && *q == '\\') { /* check the escapes: is the input already canonical? */
+    if (!name) {
+        q = scan_value(p, end);
+        if (q < end && *q == '"') goto verbatim;
+        /* something else: check every escape from the start; all canonical -> still verbatim */
+        q = scan_string(p, end);
         int all = 1;
         const uint8_t *r = q;
         while (r < end && *r == '\\') {
-            uint8_t e = r + 1 < end ? r[1] : 0;
-            if (e == '"' || e == '\\' || e == 'n' || e == 't' || e == 'r' || e == 'b' || e == 'f') {
-                n = 2; /* the common canonical ones, without the general path */
-            } else {
-                if ((rc = escape_at(ps, r, &cp, &n, &canon))) return rc;
-                all &= canon;
-            }
+            if ((rc = escape_at(ps, r, &cp, &n, &canon))) return rc;
+            all &= canon;
             r = scan_string(r + n, end);
         }
         if (all) q = r; /* else decode below, from the first escape */
+    } else {
+        q = scan_string(p, end);
     }
     if (q >= end) return fail_eof(ps);
     if (*q == '"') { /* no escape, or only canonical ones in a value: the input bytes are the output */
+    verbatim:;
         jnode *nd = &ps->j->nodes[*idx];
         nd->v.s = p;
         nd->len = (uint32_t)(q - p);

@@ -481,3 +481,17 @@ def test_utf8_at_every_offset_native_vs_python():
     for i in range(0, 40):  # an invalid byte outside any string, before and after 16-byte marks
         assert_same(b" " * i + raw[:-1] + b"\xff}")
     assert checked > 2000
+
+
+@needs_native
+def test_escape_runs_at_every_alignment_native_vs_python():
+    """Value strings dense with escapes, shifted through every position of a 16-byte block,
+    with one odd byte (a non-canonical escape, a control, a bad escape, the end) dropped in."""
+    body = b'{\\"query\\": \\"a\\\\b\\", \\"n\\": [1,\\t2]}\\n' * 3
+    odd = [b"", b"\\/", b"\\u0041", b"\\u001F", b"\\u001f", b"\x01", b"\\x", b"\\", b"\\ud83d\\ude00"]
+    for shift in range(17):
+        for extra in odd:
+            for at in (0, 15, 16, 17, len(body)):
+                s = b"x" * shift + body[:at] + extra + body[at:]
+                assert_same(b'{"arguments":"' + s + b'","k":1}')
+                assert_same(b'{"arguments":"' + s)  # unterminated
