@@ -73,6 +73,7 @@ class QueryMixin:
             raise InvalidInputError(f"params must be a list, tuple or dict, not {type(params).__name__}")
         with self.reading() as con:
             previous = con.authorizer
+            (was_query_only,) = con.execute("PRAGMA query_only").fetchone()
             con.execute("PRAGMA query_only = ON")
             con.authorizer = _authorize
             try:
@@ -104,5 +105,6 @@ class QueryMixin:
                 raise StoreError(f"SQLite error: {exc}") from None
             finally:
                 con.authorizer = previous
-                con.execute("PRAGMA query_only = OFF")
+                if not was_query_only:  # a read-only store's connection stays query_only
+                    con.execute("PRAGMA query_only = OFF")
         return QueryResult(columns, rows)

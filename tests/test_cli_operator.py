@@ -210,3 +210,15 @@ def test_demo_refuses_existing_db(tmp_path):
     db.write_bytes(b"")
     proc = run("demo", "--db", str(db))
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_query_restores_query_only(ops_db):
+    db, *_ = ops_db
+    with engine.open(db) as s:
+        con = s._db()
+        con.execute("PRAGMA query_only = ON")
+        s.query("SELECT 1")
+        assert con.execute("PRAGMA query_only").fetchone()[0] == 1  # left as it was
+        con.execute("PRAGMA query_only = OFF")
+        s.query("SELECT 1")
+        assert con.execute("PRAGMA query_only").fetchone()[0] == 0
