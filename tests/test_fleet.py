@@ -348,6 +348,24 @@ def test_reconcile_sql_over_parquet_gives_the_same_answers(the_fleet, export_dir
     assert [r[0] for r in got] == sorted(r[0] for r in got)
 
 
+def test_reconcile_sql_with_a_roster_from_a_csv_file(the_fleet, export_dir, tmp_path):
+    """The way docs/fleet.md and the file's header give for a roster kept in a file."""
+    csv = tmp_path / "roster.csv"
+    csv.write_text("profile,meerkat_id\n" + "".join(f"{p},{m}\n" for p, m in ROSTER))
+    con = duckdb.connect()
+    try:
+        con.execute("SET VARIABLE export_dir = ?", [export_dir])
+        con.execute("SET VARIABLE mob_id = ?", [MOB])
+        con.execute("SET VARIABLE roster = (SELECT list({'profile': profile, 'meerkat_id': meerkat_id}) "
+                    "FROM read_csv(?, all_varchar = true))", [str(csv)])
+        with open(os.path.join(export_dir, "reconcile.sql"), encoding="utf-8") as fh:
+            rows = con.execute(fh.read()).fetchall()
+    finally:
+        con.close()
+    assert sorted(rows, key=repr) == sorted(run_reconcile_sql(export_dir, roster=ROSTER), key=repr)
+    assert ("missing", None, None, "coder", "agent-nobody", None, None, None) in rows
+
+
 def test_reconcile_sql_defaults_and_its_one_required_input(export_dir):
     # run from the export directory with only mob_id set: export_dir defaults to '.'
     rows = run_reconcile_sql(export_dir, cwd=export_dir)

@@ -129,9 +129,11 @@ _HEADER = """\
 --   accept_newer  BOOLEAN, default false  also accept realm "mob.<M>" and mob_member_binding
 --   roster        LIST of STRUCT(profile VARCHAR, meerkat_id VARCHAR), optional
 --                 the expected members, e.g. [{'profile': 'coder', 'meerkat_id': 'agent-7'}]
+--                 or from a file: (SELECT list({'profile': profile, 'meerkat_id': meerkat_id})
+--                                  FROM read_csv('roster.csv', all_varchar = true))
 --   export_dir    VARCHAR, default '.'    the export directory (it holds bindings/store=<id>/)
 --
---   duckdb -c "SET VARIABLE mob_id = 'crew'; SET VARIABLE export_dir = 'out';" -c ".read out/reconcile.sql"
+--   (echo "SET VARIABLE mob_id = 'crew'; SET VARIABLE export_dir = 'out';"; cat out/reconcile.sql) | duckdb
 --
 -- Output: one row per finding, columns finding, store, session_id, profile, meerkat_id,
 -- reason, comms_name, realm_id; findings member, broken (reason = the first rule the claim
