@@ -26,8 +26,8 @@ import json
 import orjson
 import pytest
 import rfc8785
-
 from conftest import KNOBS, interleaved, seeded, tag
+
 from engine import digest
 
 WORDS = ("the", "agent", "tool", "result", "weather", "Paris", "Zürich", "order", "refund", "shipping", "status",
@@ -71,7 +71,7 @@ def openai_agents_items(count: int) -> list[dict]:
     return items[:count]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def transcript() -> tuple[list[dict], list[bytes], str]:
     """(items, their stored bytes, the jcs digest), the digest checked against rfc8785 first."""
     items = openai_agents_items(KNOBS.transcript)

@@ -72,6 +72,8 @@ characters``.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import math
 import re
@@ -208,7 +210,7 @@ def _close_object(members: list) -> str:
         members.sort(key=lambda m: m[0])  # stable: equal names stay in input order
     else:
         members.sort(key=lambda m: m[0].encode("utf-16-be"))  # big-endian code units compare as bytes
-    for a, b in zip(members, members[1:]):
+    for a, b in itertools.pairwise(members):
         if a[0] == b[0]:
             raise _Fail("duplicate key: " + _shown(a[0]), max(a[1], b[1]))
     return "{" + ",".join(_encode_str(name) + ":" + value for name, _, value in members) + "}"
@@ -335,8 +337,6 @@ def canonical_message(data: bytes) -> bytes:
 
 def transcript_digest(messages: list) -> str:
     """``"sha256:"`` + hex SHA-256 of ``[`` + canonical messages joined by ``,`` + ``]``."""
-    import hashlib  # noqa: PLC0415 — only the reference digest needs it
-
     parts = []
     for i, m in enumerate(messages):
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import struct
@@ -25,7 +26,8 @@ from engine import _jcs_py, digest
 from engine.errors import InvalidInputError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RFC = json.load(open(os.path.join(HERE, "fixtures", "jcs", "rfc8785.json"), encoding="utf-8"))
+with open(os.path.join(HERE, "fixtures", "jcs", "rfc8785.json"), encoding="utf-8") as _f:
+    RFC = json.load(_f)
 NATIVE = digest.DIGEST_IMPL == "native"
 DOCS = int(os.environ.get("MOBSTORE_JCS_DOCS", "1500"))
 EXAMPLES = int(os.environ.get("MOBSTORE_DIFF_EXAMPLES", "1500"))
@@ -98,7 +100,7 @@ def test_rfc_sorting_example(canon):
 def test_rfc_number_table(canon, bits, text):
     x = struct.unpack(">d", bytes.fromhex(bits))[0]
     if text is None:  # NaN / Infinity: no JSON token reaches them except by overflow
-        token = "1e400" if x == x else "NaN"
+        token = "NaN" if math.isnan(x) else "1e400"
         with pytest.raises(InvalidInputError):
             canon(b'{"n":%s}' % token.encode())
         return
@@ -204,7 +206,7 @@ KEYS = ["", "a", "b", "A", "aa", "a\x00", "1", "10", "9", "\r", "\u0080", "ö", 
 def _double(r: random.Random) -> float:
     while True:
         x = struct.unpack("<d", struct.pack("<Q", r.getrandbits(64)))[0]
-        if x == x and abs(x) != float("inf"):
+        if math.isfinite(x):
             return x
 
 
@@ -478,7 +480,7 @@ def test_utf8_at_every_offset_native_vs_python():
             checked += 1
     for cut in range(64, len(raw) + 1):
         assert_same(raw[:cut])
-    for i in range(0, 40):  # an invalid byte outside any string, before and after 16-byte marks
+    for i in range(40):  # an invalid byte outside any string, before and after 16-byte marks
         assert_same(b" " * i + raw[:-1] + b"\xff}")
     assert checked > 2000
 
