@@ -112,6 +112,25 @@ int mobstore_transcript_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, uint64
  * changed).  out_hex: 65 bytes, caller-owned. */
 void mobstore_transcript_hex(const mobstore_sha256 *state, char *out_hex);
 
+/* The same without joining the messages first: message i is the lens[i] bytes at
+ * ptrs[i] + bias (bias lets a caller pass object addresses plus the constant offset of
+ * their data, e.g. CPython bytes objects).  Results and errors as the calls above. */
+int mobstore_transcript_digest_ptrs(mobstore_ctx *ctx, const char *const *ptrs, size_t bias,
+                                    const size_t *lens, size_t n, int profile, char *out_hex);
+int mobstore_transcript_absorb_ptrs(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                    const char *const *ptrs, size_t bias, const size_t *lens,
+                                    size_t n, int profile);
+
+/* verify in one call per chunk: absorb n messages (as _ptrs above) into *state / *count and,
+ * each time the running count equals at[j] (at ascending; j from *next_at), write the
+ * transcript digest at that point as 64 hex chars at hex_out + 64*j (no NUL).  On return
+ * *next_at = checkpoints written.  On a bad message returns its error (index =
+ * mobstore_ctx_error_index) with *state / *count covering the messages before it. */
+int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                    const char *const *ptrs, size_t bias, const size_t *lens, size_t n,
+                                    int profile, const uint64_t *at, size_t n_at, size_t *next_at,
+                                    char *hex_out);
+
 /* Details of the last error on ctx: code, message index within a batch (0
  * for single calls), byte offset within that message, and a NUL-terminated
  * description (owned by ctx, valid until the next call). */

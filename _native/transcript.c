@@ -183,23 +183,40 @@ int mobstore_message_sha256(mobstore_ctx *ctx, const char *msg, size_t len, int 
     return 0;
 }
 
+/* Where a batch's messages are: back to back in `data` (ptrs NULL), or message i at
+ * ptrs[i] + bias (the caller's own buffers, e.g. Python bytes objects: no join). */
+typedef struct {
+    const uint8_t *data;
+    const char *const *ptrs;
+    size_t bias;
+    const size_t *lens;
+} msg_src;
+
+static inline const uint8_t *src_next(const msg_src *src, size_t i, const uint8_t **cursor)
+{
+    if (src->ptrs) return (const uint8_t *)src->ptrs[i] + src->bias;
+    const uint8_t *p = *cursor;
+    *cursor += src->lens[i];
+    return p;
+}
+
 /* Canonicalise messages [0, n) into `state`, flushing the output buffer to
  * the hash every 32 KiB.  `count` = messages already in the transcript. */
 #define FLUSH_AT (32u << 10)
 
-static int absorb_into(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count, const char *data,
-                       const size_t *lens, size_t n, int profile)
+static int absorb_src(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count, const msg_src *src,
+                      size_t n, int profile)
 {
-    const uint8_t *p = (const uint8_t *)data;
+    const uint8_t *cursor = src->data;
     mob_out *o = &ctx->out;
     o->len = 0;
     for (size_t i = 0; i < n; i++) {
         if (count + i > 0) {
             if (mob_out_byte(o, ',')) return set_error(ctx, MOBSTORE_E_NOMEM, i);
         }
-        int rc = canon_one(ctx, o, p, lens[i], profile);
+        const uint8_t *p = src_next(src, i, &cursor);
+        int rc = canon_one(ctx, o, p, src->lens[i], profile);
         if (rc) return set_error(ctx, rc, i);
-        p += lens[i];
         if (o->len >= FLUSH_AT) {
             mobstore_sha256_update(state, o->buf, o->len);
             o->len = 0;
@@ -208,6 +225,13 @@ static int absorb_into(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count
     mobstore_sha256_update(state, o->buf, o->len);
     o->len = 0;
     return 0;
+}
+
+static int absorb_into(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count, const char *data,
+                       const size_t *lens, size_t n, int profile)
+{
+    msg_src src = {(const uint8_t *)data, NULL, 0, lens};
+    return absorb_src(ctx, state, count, &src, n, profile);
 }
 
 void mobstore_transcript_init(mobstore_sha256 *state)
@@ -313,7 +337,7 @@ static void pipe_finish(mob_pipe *pp, pthread_t th, int stop)
 /* Returns 1 if the pipeline could not start (caller runs the sequential path
  * on an untouched *state); else 0 or an error code set on ctx, exactly as
  * absorb_into(ctx, state, 0, ...) would. */
-static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const char *data, const size_t *lens,
+static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const msg_src *src,
                             size_t n, int profile, int *rc_out)
 {
     for (int i = 0; i < PIPE_SLOTS; i++) {
@@ -349,7 +373,8 @@ static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const cha
         return 1;
     }
 
-    const uint8_t *p = (const uint8_t *)data;
+    const uint8_t *cursor = src->data;
+    const size_t *lens = src->lens;
     unsigned head = 0;
     mob_out *o = &ctx->ring[head];
     int rc = 0;
@@ -358,12 +383,12 @@ static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const cha
             rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
             break;
         }
+        const uint8_t *p = src_next(src, i, &cursor);
         int mrc = canon_one(ctx, o, p, lens[i], profile);
         if (mrc) {
             rc = set_error(ctx, mrc, i);
             break;
         }
-        p += lens[i];
         if (o->len >= PIPE_CHUNK) {
             pipe_push(&pp, &head);
             o = &ctx->ring[head];
@@ -382,6 +407,23 @@ static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const cha
     return 0;
 }
 
+static int digest_src(mobstore_ctx *ctx, const msg_src *src, size_t n, int profile, char *out_hex)
+{
+    mobstore_sha256 s;
+    mobstore_transcript_init(&s);
+    int rc = 0;
+    int sequential = 1;
+    if (n > 1 && __atomic_load_n(&g_digest_threads, __ATOMIC_RELAXED) > 1) {
+        size_t total = 0;
+        for (size_t i = 0; i < n && total < PIPE_MIN_INPUT; i++) total += src->lens[i];
+        if (total >= PIPE_MIN_INPUT) sequential = pipelined_absorb(ctx, &s, src, n, profile, &rc);
+    }
+    if (sequential) rc = absorb_src(ctx, &s, 0, src, n, profile);
+    if (rc) return rc;
+    mobstore_transcript_hex(&s, out_hex);
+    return 0;
+}
+
 int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t *lens, size_t n,
                                int profile, char *out_hex)
 {
@@ -389,19 +431,102 @@ int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t
     clear_error(ctx);
     ctx->doc.err_detail = NULL;
     if (!out_hex || (n && (!data || !lens)) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
-    mobstore_sha256 s;
-    mobstore_transcript_init(&s);
-    int rc = 0;
-    int sequential = 1;
-    if (n > 1 && __atomic_load_n(&g_digest_threads, __ATOMIC_RELAXED) > 1) {
-        size_t total = 0;
-        for (size_t i = 0; i < n && total < PIPE_MIN_INPUT; i++) total += lens[i];
-        if (total >= PIPE_MIN_INPUT) sequential = pipelined_absorb(ctx, &s, data, lens, n, profile, &rc);
-    }
-    if (sequential) rc = absorb_into(ctx, &s, 0, data, lens, n, profile);
+    msg_src src = {(const uint8_t *)data, NULL, 0, lens};
+    return digest_src(ctx, &src, n, profile, out_hex);
+}
+
+static int valid_ptrs(const char *const *ptrs, size_t bias, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ptrs[i] || (uintptr_t)ptrs[i] > UINTPTR_MAX - bias) return 0;
+    return 1;
+}
+
+int mobstore_transcript_digest_ptrs(mobstore_ctx *ctx, const char *const *ptrs, size_t bias, const size_t *lens,
+                                    size_t n, int profile, char *out_hex)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    ctx->doc.err_detail = NULL;
+    if (!out_hex || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    msg_src src = {NULL, ptrs, bias, lens};
+    return digest_src(ctx, &src, n, profile, out_hex);
+}
+
+int mobstore_transcript_absorb_ptrs(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                    const char *const *ptrs, size_t bias, const size_t *lens, size_t n, int profile)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    ctx->doc.err_detail = NULL;
+    if (!state || !count || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    msg_src src = {NULL, ptrs, bias, lens};
+    mobstore_sha256 work = *state;
+    int rc = absorb_src(ctx, &work, *count, &src, n, profile);
     if (rc) return rc;
-    mobstore_transcript_hex(&s, out_hex);
+    *state = work;
+    *count += n;
     return 0;
+}
+
+/* verify's inner loop: absorb messages and write the digest at each checkpoint count.
+ * Unlike absorb, progress is kept on error: *state / *count then cover the messages before
+ * the failing one (its index is mobstore_ctx_error_index), and *next_at says how many
+ * checkpoints were written. */
+int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                    const char *const *ptrs, size_t bias, const size_t *lens, size_t n,
+                                    int profile, const uint64_t *at, size_t n_at, size_t *next_at,
+                                    char *hex_out)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    ctx->doc.err_detail = NULL;
+    if (!state || !count || !next_at || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) ||
+        (n_at && (!at || !hex_out)) || *next_at > n_at || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    for (size_t j = *next_at; j + 1 < n_at; j++)
+        if (at[j] > at[j + 1]) return set_error(ctx, MOBSTORE_E_ARG, 0);
+    mob_out *o = &ctx->out;
+    o->len = 0;
+    size_t j = *next_at;
+    uint64_t c = *count;
+    char hex[65];
+    int rc = 0;
+    for (size_t i = 0;; i++) {
+        /* every checkpoint at the current count, before the next message */
+        while (j < n_at && at[j] == c) {
+            mobstore_sha256_update(state, o->buf, o->len);
+            o->len = 0;
+            mobstore_transcript_hex(state, hex);
+            memcpy(hex_out + 64 * j, hex, 64);
+            j++;
+        }
+        if (i == n || (j < n_at && at[j] < c)) break; /* done, or a checkpoint behind us (caller's order) */
+        if (c > 0 && mob_out_byte(o, ',')) {
+            rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
+            o->len = 0; /* nothing of message i reaches the state */
+            break;
+        }
+        size_t before = o->len;
+        int mrc = canon_one(ctx, o, (const uint8_t *)ptrs[i] + bias, lens[i], profile);
+        if (mrc) {
+            rc = set_error(ctx, mrc, i);
+            o->len = before > 0 && c > 0 ? before - 1 : before; /* drop the separator too */
+            break;
+        }
+        c++;
+        if (o->len >= FLUSH_AT) {
+            mobstore_sha256_update(state, o->buf, o->len);
+            o->len = 0;
+        }
+    }
+    mobstore_sha256_update(state, o->buf, o->len);
+    o->len = 0;
+    *count = c;
+    *next_at = j;
+    return rc;
 }
 
 int mobstore_ctx_error_code(const mobstore_ctx *ctx) { return ctx ? ctx->err : MOBSTORE_E_ARG; }

@@ -20,9 +20,11 @@ Environment:
 from __future__ import annotations
 
 import array
+import contextlib
 import hashlib
 import os
 import struct
+import sys
 import threading
 import warnings
 
@@ -33,7 +35,8 @@ from . import _jcs_py
 from .errors import InvalidInputError
 
 __all__ = [
-    "DIGEST_IMPL", "NATIVE_ERROR", "ORJSON_FLOATS", "PROFILES", "TranscriptState", "canonical_message",
+    "DIGEST_IMPL", "NATIVE_ERROR", "ORJSON_FLOATS", "PROFILES", "TranscriptCheckpoints", "TranscriptState",
+    "canonical_message",
     "dumps_value", "message_bytes", "message_dict_bytes", "message_sha256", "transcript_digest",
 ]
 
@@ -57,7 +60,14 @@ def _load_native():
     spec = _canon_native.ffi.string(_canon_native.lib.mobstore_canon_spec()).decode()
     if spec != NATIVE_SPEC:
         return None, f"stale native build: spec {spec!r}, this code expects {NATIVE_SPEC!r}; rebuild it"
+    for name in _NATIVE_NEEDS:
+        if not hasattr(_canon_native.lib, name):
+            return None, f"stale native build: no {name}; rebuild it"
     return _canon_native, None
+
+
+# Entry points added after the spec id was last bumped: a build without them is stale too.
+_NATIVE_NEEDS = ("mobstore_transcript_digest_ptrs", "mobstore_transcript_absorb_ptrs", "mobstore_transcript_checkpoints")
 
 
 _native, NATIVE_ERROR = _load_native()
@@ -77,6 +87,18 @@ if _native is not None:
     if array.array(_SIZE_T).itemsize != ffi.sizeof("size_t"):  # pragma: no cover - exotic ABI
         _SIZE_T = "L"
     _NOMEM, _ARG = lib.MOBSTORE_E_NOMEM, lib.MOBSTORE_E_ARG
+
+    def _bytes_bias() -> int | None:
+        """Offset of a CPython bytes object's data from its address (id), checked on a few
+        objects; None elsewhere (then batches are joined, as before)."""
+        if sys.implementation.name != "cpython":
+            return None
+        seen = set()
+        for probe in (b"ab", b"x" * 100, bytes(range(256)) * 9):
+            seen.add(int(ffi.cast("uintptr_t", ffi.from_buffer(probe))) - id(probe))
+        return seen.pop() if len(seen) == 1 else None
+
+    _BIAS = _bytes_bias()
 
     class _Work(threading.local):
         """Per-thread native context and out-parameters, allocated once: the C
@@ -312,11 +334,35 @@ def message_sha256(message, profile="f3") -> bytes:
     return ffi.buffer(w.sha, 32)[:]
 
 
-def _pack(messages):
-    """(joined bytes, size_t lengths) of a list of messages for one C call."""
-    datas = messages if all(type(m) is bytes for m in messages) else [message_bytes(m) for m in messages]
+def _exact_bytes(messages) -> list:
+    """The messages as exact bytes objects (their data is what C reads, by address)."""
+    if all(type(m) is bytes for m in messages):
+        return messages if isinstance(messages, list) else list(messages)
+    return [message_bytes(m) for m in messages]
+
+
+def _addresses(datas: list):
+    """(ptrs, bias, lens) for one C call over `datas` (exact bytes, kept alive by the caller):
+    the objects' addresses and the data offset, or, off CPython, one joined buffer."""
     lens = array.array(_SIZE_T, map(len, datas))
-    return b"".join(datas), lens
+    if _BIAS is not None:
+        return array.array(_SIZE_T, map(id, datas)), _BIAS, lens
+    joined = b"".join(datas)  # pragma: no cover - not CPython
+    base = int(ffi.cast("uintptr_t", ffi.from_buffer(joined)))
+    offsets, at = array.array(_SIZE_T), 0
+    for n in lens:
+        offsets.append(at)
+        at += n
+    return offsets, (joined, base), lens
+
+
+def _ptr_args(datas: list):
+    """cffi arguments (ptrs, bias, lens, keep-alive) for the *_ptrs entry points."""
+    ptrs, bias, lens = _addresses(datas)
+    keep = None
+    if isinstance(bias, tuple):  # pragma: no cover - joined fallback: offsets from the buffer
+        keep, bias = bias
+    return ffi.from_buffer("char *[]", ptrs), bias, ffi.from_buffer("size_t[]", lens), keep
 
 
 def transcript_digest(messages, profile="f3") -> str:
@@ -332,8 +378,9 @@ def transcript_digest(messages, profile="f3") -> str:
         w.one[0] = len(data)
         rc = lib.mobstore_transcript_digest(w.ctx, data, w.one, 1, code, w.hex)
     else:
-        data, lens = _pack(messages)
-        rc = lib.mobstore_transcript_digest(w.ctx, data, ffi.from_buffer("size_t[]", lens), len(lens), code, w.hex)
+        datas = _exact_bytes(messages)
+        ptrs, bias, lens, _keep = _ptr_args(datas)
+        rc = lib.mobstore_transcript_digest_ptrs(w.ctx, ptrs, bias, lens, len(datas), code, w.hex)
     if rc:
         raise _native_error(w, rc, True)
     return _PREFIX[profile] + ffi.string(w.hex, 64).decode("ascii")
@@ -419,9 +466,10 @@ class TranscriptState:
             w.one[0] = len(data)
             rc = lib.mobstore_transcript_absorb(w.ctx, self._sha, self._count, data, w.one, 1, self._code)
         else:
-            data, lens = _pack(messages)
-            rc = lib.mobstore_transcript_absorb(w.ctx, self._sha, self._count, data,
-                                                ffi.from_buffer("size_t[]", lens), len(lens), self._code)
+            datas = _exact_bytes(messages)
+            ptrs, bias, lens, _keep = _ptr_args(datas)
+            rc = lib.mobstore_transcript_absorb_ptrs(w.ctx, self._sha, self._count, ptrs, bias, lens,
+                                                     len(datas), self._code)
         if rc:
             raise _native_error(w, rc, True)
 
@@ -452,6 +500,92 @@ class TranscriptState:
 
     def __repr__(self) -> str:
         return f"TranscriptState(profile={self.profile!r}, count={self.count})"
+
+
+class TranscriptCheckpoints:
+    """Digests of one transcript at chosen message counts, in one pass (what verify needs):
+    feed the messages in order, chunk by chunk; each chunk is one C call natively, and
+    hashlib on the Python path (a full recompute exports no midstate, so the stdlib's C
+    SHA-256 runs, ~100x the pure-Python one this module uses for resumable states)."""
+
+    __slots__ = ("profile", "_code", "_at", "_next", "_count", "_sha", "_ncount", "digests")
+
+    def __init__(self, profile: str, at) -> None:
+        self._code = _check_profile(profile)
+        self.profile = profile
+        self._at = sorted(set(at))
+        self._next = 0
+        self.digests: dict[int, str] = {}
+        if _native is None:
+            self._sha = hashlib.sha256(b"[")
+            self._count = 0
+        else:
+            self._sha = ffi.new("mobstore_sha256 *")
+            lib.mobstore_transcript_init(self._sha)
+            self._ncount = ffi.new("uint64_t *", 0)
+        self._settle()
+
+    @property
+    def count(self) -> int:
+        """Messages absorbed so far."""
+        return self._count if _native is None else int(self._ncount[0])
+
+    def _settle(self) -> None:
+        """The digest at every checkpoint equal to the current count (natively only needed
+        at count 0: feed() records the others inside its C call)."""
+        at = self._at
+        while self._next < len(at) and at[self._next] == self.count:
+            if _native is None:
+                sha = self._sha.copy()
+                sha.update(b"]")
+                text = sha.hexdigest()
+            else:
+                lib.mobstore_transcript_hex(self._sha, _work.hex)
+                text = ffi.string(_work.hex, 64).decode("ascii")
+            self.digests[at[self._next]] = _PREFIX[self.profile] + text
+            self._next += 1
+
+    def feed(self, bodies: list) -> None:
+        """Absorb the next messages (exact bytes), recording digests at checkpoints on the
+        way. InvalidInputError names the first bad message (index in the transcript);
+        everything before it stays absorbed and recorded."""
+        if _native is None:
+            for body in bodies:
+                try:
+                    canon = _py.canonical_message(body, self.profile)
+                except InvalidInputError as exc:
+                    raise InvalidInputError(f"message {self._count}: {exc}") from None
+                self._sha.update(b"," + canon if self._count else canon)
+                self._count += 1
+                self._settle()
+            return
+        if not bodies:
+            return
+        w = _work
+        datas = _exact_bytes(bodies)
+        ptrs, bias, lens, _keep = _ptr_args(datas)
+        at = self._at
+        n_at = len(at)
+        at_buf = ffi.new("uint64_t[]", at) if n_at else ffi.NULL
+        hex_out = ffi.new("char[]", 64 * n_at) if n_at else ffi.NULL
+        start = self._next
+        nxt = ffi.new("size_t *", start)
+        before = int(self._ncount[0])
+        rc = lib.mobstore_transcript_checkpoints(w.ctx, self._sha, self._ncount, ptrs, bias, lens, len(datas),
+                                                 self._code, at_buf, n_at, nxt, hex_out)
+        done = int(nxt[0])
+        if done > start:
+            raw = ffi.unpack(hex_out, 64 * n_at)
+            prefix = _PREFIX[self.profile]
+            for j in range(start, done):
+                self.digests[at[j]] = prefix + raw[64 * j:64 * j + 64].decode("ascii")
+        self._next = done
+        if rc:
+            index = before + int(lib.mobstore_ctx_error_index(w.ctx))
+            text = ffi.string(lib.mobstore_ctx_error_text(w.ctx)).decode("utf-8", "replace")
+            if rc == _NOMEM:
+                raise MemoryError(text)
+            raise InvalidInputError(f"message {index}: {text}")
 
 
 # ---------------------------------------------------------------------------
@@ -486,6 +620,19 @@ def _native_sha256_portable(force: bool) -> bool | None:
         return None
     lib.mobstore_sha256_force_portable(1 if force else 0)
     return bool(lib.mobstore_sha256_accelerated())
+
+
+@contextlib.contextmanager
+def _python_path():
+    """Tests and benches: run the pure-Python path inside the block (process-wide, so only
+    where nothing else runs meanwhile). States made inside must not be used outside."""
+    global _native
+    saved = _native
+    _native = None
+    try:
+        yield
+    finally:
+        _native = saved
 
 
 def _native_digest_threads(n: int) -> int | None:

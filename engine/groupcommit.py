@@ -73,12 +73,30 @@ class GroupCommit:
         exception it (or the commit) raised. Nothing of fn stays in the file if it raised."""
         store = self._store
         if store._owner == threading.get_ident():
-            with store.transaction() as con:  # inside the caller's own transaction: nested
-                return fn(con)
+            return self._inline(fn)
         job = _Job(fn)
         if self._enqueue(job):
             self._lead(job)
         return job.outcome()
+
+    def _inline(self, fn: Callable):
+        """fn(con) nested in the transaction this thread already holds (its own transaction(),
+        or a job of the batch it leads), in a savepoint of its own."""
+        store = self._store
+        if store._read_depth:
+            raise StoreError("cannot write inside reading(): its snapshot is read-only")
+        con = store._db()
+        con.execute("SAVEPOINT ms_inline")
+        try:
+            value = fn(con)
+        except BaseException:
+            store._heads.clear()
+            if con.in_transaction:  # else SQLite already rolled it all back (I/O error, full disk)
+                con.execute("ROLLBACK TO ms_inline")
+                con.execute("RELEASE ms_inline")
+            raise
+        con.execute("RELEASE ms_inline")
+        return value
 
     def run_each(self, fns: list[Callable]) -> list[_Job]:
         """Several functions of one caller in ONE job: each in its own savepoint (one that
@@ -93,6 +111,7 @@ class GroupCommit:
                     part.value = part.fn(con)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller by outcome()
                     part.error = _mapped(exc)
+                    self._store._heads.clear()
                     if not con.in_transaction:  # SQLite rolled everything back (I/O error, full disk)
                         raise part.error from None
                     con.execute("ROLLBACK TO ms_part")
@@ -167,7 +186,9 @@ class GroupCommit:
         store._depth = 1
         store._owner = threading.get_ident()
         single = len(batch) == 1
+        heads = store._heads
         try:
+            heads.check(con)
             for job in batch:
                 if not single:
                     con.execute("SAVEPOINT ms_job")
@@ -175,6 +196,7 @@ class GroupCommit:
                     job.value = job.fn(con)
                 except BaseException as exc:  # noqa: BLE001 - handed to its caller by outcome()
                     job.error = _mapped(exc)
+                    heads.clear()  # it may have remembered what is now rolled back
                     if single or not con.in_transaction:
                         # Alone in the batch, or SQLite ended the transaction itself (an I/O
                         # error, a full disk): nothing of the batch holds; never go on in autocommit.
@@ -187,6 +209,7 @@ class GroupCommit:
                     if not single:
                         con.execute("RELEASE ms_job")
         except apsw.Error as exc:  # a savepoint statement failed: nothing of the batch holds
+            heads.clear()
             _undo(con, None)
             self._fail_all(batch, from_apsw(exc, "the write was rolled back"), keep_failures=True)
             return batch
@@ -196,6 +219,7 @@ class GroupCommit:
         try:
             con.execute("COMMIT")
         except apsw.Error as exc:
+            heads.clear()
             _undo(con, None)
             self._fail_all(batch, from_apsw(exc, "the commit failed"), keep_failures=True)
             return batch

@@ -176,23 +176,30 @@ def write_live(store, session_id: str, expected: int, pending: tuple[bytes, ...]
     "checkpoint_written" event (when `reason` is given) in ONE transaction. `expected` is
     the stored message count our mirror holds; a different count means another writer."""
     turn_bodies = normalise_messages(turn.messages) if turn is not None else []
-    with store.transaction() as con:
-        count = store.message_count(session_id)
-        reset = count < expected  # deleted and re-created under the same id
-        missed = store.raw_messages(session_id, 0 if reset else expected, count) if count != expected else []
-        if pending:
-            store.append_messages(session_id, pending)
-        if metadata_json is not None:
-            store.set_metadata(session_id, loads_json(metadata_json))
-        receipt = None
-        if turn is not None:
-            receipt = store.apply_runtime_turn(session_id, turn.run_id, turn_bodies, boundary=turn.boundary,
-                                               contributing_input_ids=turn.contributing_input_ids)
-        if reason is not None:
-            store.log_event(con, "checkpoint_written", session_id, {
-                # "flushed", not "appended": append_messages above already logged those messages.
-                "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
-                "message_count": count + len(pending)})
+    # A job of the service's batch: its savepoint, not transaction() (which would empty the
+    # store's head memory, engine/heads.py, on every live write).
+    return store._write(lambda con: _write_live_locked(store, con, session_id, expected, pending, metadata_json,
+                                                       turn, reason, turn_bodies))
+
+
+def _write_live_locked(store, con, session_id, expected, pending, metadata_json, turn, reason,
+                       turn_bodies) -> WriteResult:
+    count = store.message_count(session_id)
+    reset = count < expected  # deleted and re-created under the same id
+    missed = store.raw_messages(session_id, 0 if reset else expected, count) if count != expected else []
+    if pending:
+        store.append_messages(session_id, pending)
+    if metadata_json is not None:
+        store.set_metadata(session_id, loads_json(metadata_json))
+    receipt = None
+    if turn is not None:
+        receipt = store.apply_runtime_turn(session_id, turn.run_id, turn_bodies, boundary=turn.boundary,
+                                           contributing_input_ids=turn.contributing_input_ids)
+    if reason is not None:
+        store.log_event(con, "checkpoint_written", session_id, {
+            # "flushed", not "appended": append_messages above already logged those messages.
+            "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
+            "message_count": count + len(pending)})
     return WriteResult(missed, reset, turn_bodies, receipt)
 
 

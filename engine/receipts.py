@@ -265,9 +265,12 @@ class ReceiptsMixin:
         """apply_runtime_turn's writes inside an open transaction (validated input)."""
         at = now_ms()
         num, count, state = self._append_locked(con, turn.session_id, turn.bodies, at)
-        (last,) = con.execute(
-            "SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?", (num, turn.run_id)
-        ).fetchone()
+        key = (num, turn.run_id)
+        last = self._heads.sequences.get(key)
+        if last is None:
+            (last,) = con.execute(
+                "SELECT max(sequence) FROM ms_receipts WHERE session_num = ? AND run_id = ?", key
+            ).fetchone()
         receipt = RunBoundaryReceipt(
             session_id=turn.session_id,
             run_id=turn.run_id,
@@ -289,6 +292,7 @@ class ReceiptsMixin:
             {"run_id": turn.run_id, "sequence": receipt.sequence, "message_count": count,
              "appended": len(turn.bodies)}, at,
         )
+        self._heads.put_sequence(key, receipt.sequence)
         return receipt
 
     def receipts(self, session_id: str | None = None, *, run_id: str | None = None) -> list[RunBoundaryReceipt]:
@@ -472,49 +476,42 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
             Mismatch(sid, check.run_id, check.sequence, check.expected, actual, check.kind, detail)
         )
 
-    states = {p: digest.TranscriptState.new(p) for p in {c.profile for c in checks}}
-    next_check = 0
-    broken: str | None = None
-
-    def settle(upto: int) -> None:
-        nonlocal next_check
-        while next_check < len(checks) and checks[next_check].at == upto:
-            check = checks[next_check]
-            actual = states[check.profile].digest()
-            if actual != check.expected:
-                fail(check, actual)
-            elif check.kind == "receipt":
-                report.receipts_ok += 1
-            else:
-                report.heads_ok += 1
-            next_check += 1
-
-    settle(0)
+    # One pass over the messages, one walker per profile: each chunk is one native call that
+    # returns the digest at every checkpoint inside it (digest.TranscriptCheckpoints).
+    wanted: dict[str, list[int]] = {}
+    for check in checks:
+        wanted.setdefault(check.profile, []).append(check.at)
+    walkers = {p: digest.TranscriptCheckpoints(p, [a for a in ats if a <= count]) for p, ats in wanted.items()}
     position = 0
+    broken: str | None = None
     for chunk in _message_chunks(con, num, 0, count):
         contiguous = next((i for i, (index, _b) in enumerate(chunk) if index != position + i), len(chunk))
         bodies = [body for _index, body in chunk[:contiguous]]
-        done = 0
-        while done < len(bodies):
-            # Absorb up to the next checkpoint (or the chunk's end) in one batch.
-            target = position + len(bodies) - done
-            if next_check < len(checks):
-                target = min(target, checks[next_check].at)
+        for walker in walkers.values():
             try:
-                for state in states.values():
-                    state.absorb(bodies[done:done + target - position])
+                walker.feed(bodies)
             except MobstoreError as exc:
-                broken = f"messages {position}..{target - 1} no longer canonicalise: {exc}"
+                broken = f"messages from {walker.count} on no longer canonicalise: {exc}"
                 break
-            done += target - position
-            position = target
-            settle(position)
-        if broken is None and contiguous < len(chunk):
-            broken = f"message {position} is missing"
         if broken is not None:
+            break
+        position += len(bodies)
+        if contiguous < len(chunk):
+            broken = f"message {position} is missing"
             break
     if broken is None and position != count:
         broken = f"message {position} is missing"
+    leftover = []
+    for check in checks:
+        actual = walkers[check.profile].digests.get(check.at)
+        if actual is None:
+            leftover.append(check)
+        elif actual != check.expected:
+            fail(check, actual)
+        elif check.kind == "receipt":
+            report.receipts_ok += 1
+        else:
+            report.heads_ok += 1
     if broken is None:
         (extra,) = con.execute(
             "SELECT count(*) FROM ms_messages WHERE key >= ? AND key < ?",
@@ -524,7 +521,7 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
             broken = f"{extra} message rows beyond message_count {count}"
             report.mismatches.append(Mismatch(sid, None, None, None, None, "state", broken))
     # What is left covers messages past a break, or points beyond the transcript.
-    for check in checks[next_check:]:
+    for check in leftover:
         if check.at > count:
             fail(check, None, f"message_count {check.at} is beyond the transcript ({count} messages)")
         else:

@@ -326,15 +326,21 @@ class SessionsMixin:
     def _append_locked(self, con, session_id: str, bodies: list[bytes], at_ms: int) -> tuple[int, int, "digest.TranscriptState"]:
         """Append inside an open transaction; returns (session_num, new_count, new_state).
         The digest state validates every message before anything is inserted."""
-        num, count, state_bytes, _profile = self._session_row(con, session_id)
+        heads = self._heads
+        head = heads.sessions.get(session_id)
+        if head is None:
+            num, count, state_bytes, profile = self._session_row(con, session_id)
+            state = digest.TranscriptState.from_bytes(state_bytes)
+        else:
+            num, count, state, profile = head
         if count + len(bodies) > MAX_MESSAGES_PER_SESSION:
             raise InvalidInputError(f"session {session_id!r} would exceed {MAX_MESSAGES_PER_SESSION} messages")
-        state = digest.TranscriptState.from_bytes(state_bytes)
-        state.absorb(bodies)
+        state.absorb(bodies)  # all or nothing: on a bad message the state is unchanged
         if bodies:
+            base = num << 32 | count
             con.executemany(
                 "INSERT INTO ms_messages (key, body) VALUES (?, ?)",
-                ((message_key(num, count + i), body) for i, body in enumerate(bodies)),
+                zip(range(base, base + len(bodies)), bodies),
             )
         new_count = count + len(bodies)
         con.execute(
@@ -342,6 +348,7 @@ class SessionsMixin:
             "sha256_state = ?, updated_at_ms = ? WHERE num = ?",
             (new_count, sum(map(len, bodies)), state.to_bytes(), at_ms, num),
         )
+        heads.put(session_id, (num, new_count, state, profile))
         return num, new_count, state
 
     # -- public API ----------------------------------------------------------------------------
@@ -539,6 +546,7 @@ class SessionsMixin:
             con.execute("DELETE FROM ms_bindings WHERE session_id = ?", (session_id,))
             con.execute("DELETE FROM ms_sessions WHERE num = ?", (num,))  # receipts cascade
             self.log_event(con, "session_deleted", session_id, {"message_count": count})
+            self._heads.forget(session_id, num)
             return True
 
         return self._write(delete)

@@ -19,6 +19,7 @@ import apsw.bestpractice
 from . import _args, schema
 from .errors import InvalidInputError, SchemaTooNewError, StoreError, StoreReadOnlyError, from_apsw
 from .groupcommit import GroupCommit
+from .heads import Heads
 from .export import ExportMixin
 from .maintenance import MaintenanceMixin
 from .membership import MembershipMixin
@@ -180,6 +181,7 @@ class StoreBase:
         self._group = GroupCommit(self)
         self._wal_frames = 0  # the WAL's size after the last commit (SQLite's wal hook)
         self._checkpoint_frames = WAL_CHECKPOINT_PAGES
+        self._heads = Heads()  # the write path's session heads (engine/heads.py)
         fs_path = None if path == MEMORY else _filesystem_path(path)
         self._fs_path = fs_path
         # Names this connection in the event log (ms_events.writer): readers tell their own
@@ -302,6 +304,7 @@ class StoreBase:
             if not outer and not con.in_transaction:
                 raise StoreError("the enclosing transaction was rolled back by SQLite after an earlier error")
             name = f"ms_sp{self._depth}"  # our own counter, not data
+            self._heads.clear()  # whatever runs in here may change heads by other paths
             try:
                 con.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")  # sql-safe: name from our depth counter
             except apsw.Error as exc:
@@ -312,6 +315,7 @@ class StoreBase:
             try:
                 yield con
             except BaseException as exc:
+                self._heads.clear()  # what the scope wrote (and remembered) is rolled back
                 self._depth -= 1
                 if outer:
                     self._owner = None

@@ -371,3 +371,57 @@ async def test_sixteen_agents_on_one_service_share_commits(db_path):
         assert store.verify().ok
         for sid in sids:
             assert [m["content"] for m in store.messages(sid)] == [f"{sid}-{t}" for t in range(turns)]
+
+
+# -- the write path's head memory (engine/heads.py) is never believed when wrong ------------
+
+
+def test_heads_follow_another_connection(db_path):
+    with engine.open(db_path) as a, engine.open(db_path) as b:
+        sid = a.create_session()
+        for i in range(6):
+            writer = (a, b)[i % 2]  # each Store remembers the head it wrote; the other moved it
+            r = writer.apply_runtime_turn(sid, "r", [msg(str(i))])
+            assert (r.sequence, r.message_count) == (i, i + 1)
+            assert r.conversation_digest == a.transcript_digest(sid)
+        assert a.verify().ok
+
+
+def test_heads_forget_a_rolled_back_batch_turn(store):
+    sid = store.create_session()
+    store.apply_runtime_turn(sid, "r", [msg("0")])
+    with pytest.raises(InvalidInputError):  # turn 0 of the batch ran (and was remembered), turn 1 failed
+        store.apply_runtime_turns([Turn(sid, "r", [msg("1")]), Turn(sid, "r", [b'{"role":"user"}'])])
+    r = store.apply_runtime_turn(sid, "r", [msg("2")])
+    assert (r.sequence, r.message_count) == (1, 2)
+    assert store.verify().ok and [m["content"] for m in store.messages(sid)] == ["0", "2"]
+
+
+def test_heads_forget_a_rolled_back_transaction_and_a_failed_commit(store):
+    sid = store.create_session()
+    store.apply_runtime_turn(sid, "r", [msg("0")])
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.apply_runtime_turn(sid, "r", [msg("gone")])
+            raise RuntimeError("roll back")
+    store.connection.set_commit_hook(lambda: True)
+    with pytest.raises(StoreError):
+        store.apply_runtime_turn(sid, "r", [msg("gone too")])
+    store.connection.set_commit_hook(None)
+    r = store.apply_runtime_turn(sid, "r", [msg("1")])
+    assert (r.sequence, r.message_count) == (1, 2)
+    assert store.verify().ok
+
+
+def test_heads_after_rewrites_and_deletes(store):
+    sid = store.create_session(session_id="same-id")
+    for i in range(4):
+        store.apply_runtime_turn(sid, "r", [msg(str(i))])
+    store.truncate_messages(sid, 2)
+    r = store.apply_runtime_turn(sid, "r", [msg("x")])
+    assert r.message_count == 3 and r.conversation_digest == store.transcript_digest(sid)
+    store.delete_session(sid)
+    store.create_session(session_id="same-id")  # may reuse the row number
+    r = store.apply_runtime_turn("same-id", "r", [msg("fresh")])
+    assert (r.sequence, r.message_count) == (0, 1)
+    assert store.verify().ok
