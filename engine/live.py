@@ -179,7 +179,7 @@ def write_live(store, session_id: str, expected: int, pending: tuple[bytes, ...]
     # A job of the service's batch: its savepoint, not transaction() (which would empty the
     # store's head memory, engine/heads.py, on every live write).
     return store._write(lambda con: _write_live_locked(store, con, session_id, expected, pending, metadata_json,
-                                                       turn, reason, turn_bodies))
+                                                       turn, reason, turn_bodies), keeps_heads=True)
 
 
 def _write_live_locked(store, con, session_id, expected, pending, metadata_json, turn, reason,

@@ -212,7 +212,7 @@ class ReceiptsMixin:
               INSERT INTO ms_receipts ...; INSERT INTO ms_events ...; COMMIT
         """
         turn = Turn(session_id, run_id, messages, boundary, contributing_input_ids)._prepared()
-        return self._write(lambda con: self._apply_turn_locked(con, turn))
+        return self._write(lambda con: self._apply_turn_locked(con, turn), keeps_heads=True)
 
     def apply_runtime_turns(self, turns: Iterable["Turn"], *, return_exceptions: bool = False) -> list:
         """Apply several turns (each a `Turn`, or a (session_id, run_id, messages) tuple) in
@@ -246,7 +246,7 @@ class ReceiptsMixin:
                     except MobstoreError as exc:
                         raise _indexed(exc, i) from None
                 return out
-            return self._write(apply_all) if prepared else []
+            return self._write(apply_all, keeps_heads=True) if prepared else []
         live = [t for t in prepared if not isinstance(t, BaseException)]
         jobs = iter(self._group.run_each([lambda con, t=t: self._apply_turn_locked(con, t) for t in live]))
         out = []

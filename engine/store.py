@@ -279,9 +279,22 @@ class StoreBase:
         return self._group.stats()
 
     # -- transactions --------------------------------------------------------------------------
-    def _write(self, fn):
+    def _write(self, fn, *, keeps_heads: bool = False):
         """fn(con) in a write transaction shared with the writes of other threads waiting at
-        the same time (group commit); returns once the commit is durable."""
+        the same time (group commit); returns once the commit is durable. Unless the caller
+        says fn keeps the write path's head memory right (keeps_heads: fn changes heads only
+        through _append_locked / the receipt path, engine/heads.py), it is emptied before
+        and after fn."""
+        if not keeps_heads:
+            job = fn
+
+            def fn(con):
+                self._heads.clear()
+                try:
+                    return job(con)
+                finally:
+                    self._heads.clear()
+
         return self._group.run(fn)
 
     @contextlib.contextmanager
@@ -326,6 +339,7 @@ class StoreBase:
             self._depth -= 1
             if outer:
                 self._owner = None
+            self._heads.clear()  # the scope may have changed heads by other paths
             if not con.in_transaction:  # the block swallowed an error that ended the transaction
                 raise StoreError("the transaction was rolled back by SQLite after an error inside it")
             try:
