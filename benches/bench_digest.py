@@ -44,7 +44,7 @@ def transcript(size: int) -> tuple[list[bytes], bytes, str]:
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("impl", ["default", "python", "hashlib"])
+@pytest.mark.parametrize("impl", ["default", "onethread", "python", "hashlib"])
 def test_transcript_digest(benchmark, impl, size):
     bodies, canon, expected = transcript(size)
     n = len(bodies)
@@ -54,6 +54,7 @@ def test_transcript_digest(benchmark, impl, size):
         impl=digest.DIGEST_IMPL if impl == "default" else impl)
     ops = {
         "default": lambda: digest.transcript_digest(bodies, "f3"),
+        "onethread": lambda: _one_thread(bodies),
         "python": lambda: _canon_py.transcript_digest(bodies, "f3"),
         "hashlib": lambda: "sha256:" + hashlib.sha256(canon).hexdigest(),
     }
@@ -61,9 +62,21 @@ def test_transcript_digest(benchmark, impl, size):
     # repeated as a neighbour, only measured.
     slow = {"python"} if digest.DIGEST_IMPL == "native" else {"python", "default"}
     neighbours = {k: v for k, v in ops.items() if k != impl and k not in slow}
-    rounds = {"default": KNOBS.n(5, 20), "python": KNOBS.n(3, 5), "hashlib": KNOBS.n(20, 100)}[impl]
+    if impl == "onethread" and digest.DIGEST_IMPL != "native":
+        pytest.skip("one-thread row: native only")
+    rounds = {"default": KNOBS.n(5, 20), "onethread": KNOBS.n(5, 20), "python": KNOBS.n(3, 5),
+              "hashlib": KNOBS.n(20, 100)}[impl]
     result = interleaved(benchmark, ops[impl], neighbours, rounds=rounds, warmup=0 if impl == "python" else 1)
     assert result == expected
+
+
+def _one_thread(bodies):
+    """The native digest with MOBSTORE_DIGEST_THREADS=1 (no hashing thread)."""
+    previous = digest._native_digest_threads(1)
+    try:
+        return digest.transcript_digest(bodies, "f3")
+    finally:
+        digest._native_digest_threads(previous)
 
 
 def _mobstore(m):
@@ -88,6 +101,32 @@ def test_message_digest(benchmark, inp, system, size):
     benchmark.group = f"digest.message.{inp}.{size}B"
     tag(benchmark, f"digest.message.{inp}.{system}.{size}", ops=PER_ROUND, size=size, input=inp,
         baseline=system == "orjson")
+    out = interleaved(benchmark, ops[system], {k: v for k, v in ops.items() if k != system},
+                      rounds=KNOBS.n(100, 400), warmup=8)
+    assert len(out) == PER_ROUND
+
+
+def float_messages(count: int) -> list[dict]:
+    """~1 KiB block_assistant messages whose tool_use args hold floats (engine.demo)."""
+    out = [m for m in messages("floats", 1024, 2 * count) if m.get("role") == "block_assistant"]
+    assert all(b"." in digest.message_bytes(m) for m in out)
+    return out[:count]
+
+
+def _transcript_of_dict(m):
+    return digest.transcript_digest([m], "f3")
+
+
+@pytest.mark.parametrize("system", ["mobstore", "orjson"])
+def test_dict_with_floats(benchmark, system):
+    """transcript_digest([dict]) of a ~1 KiB dict holding floats (dict -> serde bytes ->
+    canonical -> SHA-256) against orjson.dumps(OPT_SORT_KEYS) + hashlib.sha256 of the dict."""
+    pool = float_messages(POOL)
+    ops = {"mobstore": rotating(pool, PER_ROUND, _transcript_of_dict),
+           "orjson": rotating(pool, PER_ROUND, _orjson_from_dict)}
+    benchmark.group = "digest.dict_floats.1024B"
+    tag(benchmark, f"digest.dict_floats.{system}", ops=PER_ROUND, size=1024, baseline=system == "orjson",
+        orjson_floats=digest.ORJSON_FLOATS)
     out = interleaved(benchmark, ops[system], {k: v for k, v in ops.items() if k != system},
                       rounds=KNOBS.n(100, 400), warmup=8)
     assert len(out) == PER_ROUND

@@ -303,6 +303,7 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
     else:
         rows.append(TargetRow("disk vs raw message JSON", "≤ 1.3×", "—", _status(None)))
     rows += _openai_agents_rows(records)
+    rows.extend(write_path_rows(records, impl))
     return rows
 
 
@@ -319,6 +320,94 @@ def _openai_agents_rows(records: dict[str, Record]) -> list[TargetRow]:
                                   _status(ratio >= limit) if limit is not None else "measured"))
         else:
             rows.append(TargetRow(label, target, "—", _status(None), "openai-agents not installed or skipped. "))
+    return rows
+
+
+def _mb(x: float) -> str:
+    return f"{x / 1e6:,.0f} MB"
+
+
+def write_path_rows(records: dict[str, Record], impl) -> list[TargetRow]:
+    """The group-commit, write, verify, dict and memory rows (bench_mob.py, bench_verify.py,
+    bench_digest.py, bench_memory.py)."""
+    r = records.get
+    rows: list[TargetRow] = []
+    for agents in (16, 64):
+        ours, peer = r(f"mob.agents{agents}.mobstore"), r(f"mob.agents{agents}.openai-agents")
+        what = (f"{agents} concurrent agents on one file, msgs/s: mobstore PersistentSessionService vs "
+                f"openai-agents SQLiteSession (WAL + synchronous=FULL both)")
+        if ours and peer:
+            ratio = peer.median / ours.median
+            msgs = ours.extra["messages"]
+            rows.append(TargetRow(what, "≥ 3×", f"{fmt_ratio(ratio)} ({fmt_rate(msgs / ours.median, 'msg/s')} vs "
+                                  f"{fmt_rate(msgs / peer.median, 'msg/s')})", _status(ratio >= 3),
+                                  f"{ours.extra['turns_per_agent']} turns per agent per round. "))
+        else:
+            rows.append(TargetRow(what, "≥ 3×", "—", _status(None), "openai-agents not installed or skipped. "))
+    ours, floor = r("single.apply.mobstore"), r("single.apply.apsw")
+    what = "one sequential agent: apply_runtime_turn (2 × ~1 KiB dicts) vs a bare apsw 2-row INSERT transaction at FULL"
+    if ours and floor:
+        ratio = ours.median / floor.median
+        note = ""
+        if "wal_bytes_per_turn" in ours.extra and "wal_bytes_per_turn" in floor.extra:
+            note = (f"WAL bytes per turn {ours.extra['wal_bytes_per_turn']:,.0f} vs "
+                    f"{floor.extra['wal_bytes_per_turn']:,.0f}. ")
+        rows.append(TargetRow(what, "≤ 1.15×", f"{fmt_ratio(ratio)} ({fmt_time(ours.median)} vs {fmt_time(floor.median)})",
+                              _status(ratio <= 1.15), note))
+    else:
+        rows.append(TargetRow(what, "≤ 1.15×", "—", _status(None)))
+    ours, base = r("digest.dict_floats.mobstore"), r("digest.dict_floats.orjson")
+    what = "~1 KiB dict message with floats: transcript_digest([dict]) vs orjson.dumps(OPT_SORT_KEYS) + hashlib.sha256"
+    if ours and base:
+        ratio = ours.median / base.median
+        rows.append(TargetRow(what, "≤ 1.5× the time", f"{fmt_ratio(ratio)} ({fmt_time(ours.per_op())} vs "
+                              f"{fmt_time(base.per_op())})", _status(ratio <= 1.5)))
+    else:
+        rows.append(TargetRow(what, "≤ 1.5× the time", "—", _status(None)))
+    ours, raw, py = r("verify.store.default"), r("verify.store.hashlib"), r("verify.store.python")
+    if ours and raw:
+        ratio = raw.median / ours.median
+        x = ours.extra
+        rows.append(TargetRow(
+            f"verify() of {x['receipts']:,} receipts over {_mb(x['stored_bytes'])}: throughput vs raw hashlib.sha256 "
+            "over the stored bytes", "≥ 0.3×",
+            f"{fmt_ratio(ratio)} ({fmt_time(ours.median)} vs {fmt_time(raw.median)})",
+            _status(ratio >= 0.3 and impl == "native")))
+    else:
+        rows.append(TargetRow("verify() vs raw sha256", "≥ 0.3×", "—", _status(None)))
+    if ours and py:
+        ratio = py.median / ours.median
+        rows.append(TargetRow("verify(): the pure-Python fallback vs native", "≤ 5×",
+                              f"{fmt_ratio(ratio)} ({fmt_time(py.median)} vs {fmt_time(ours.median)})",
+                              _status(ratio <= 5 and impl == "native"),
+                              "the fallback hashes with hashlib; what remains is the Python reference "
+                              "canonicalizer (engine/_canon_py.py). "))
+    one, raw1 = r("digest.transcript.onethread.1024"), r("digest.transcript.hashlib.1024")
+    if one and raw1:
+        ratio = raw1.median / one.median
+        rows.append(TargetRow("f3 digest, 4,000 × ~1 KiB messages, one thread (MOBSTORE_DIGEST_THREADS=1) vs raw "
+                              "hashlib.sha256", "≥ 0.4×",
+                              f"{fmt_ratio(ratio)} ({one.extra['canonical_bytes'] / one.median / 1e6:.0f} MB/s)",
+                              _status(ratio >= 0.4 and impl == "native")))
+    rd = r("memory.messages")
+    if rd:
+        x = rd.extra
+        ratio = x["peak_growth"] / x["json_bytes"]
+        note = ""
+        st = r("memory.iter_messages")
+        if st:
+            note = (f"the streaming reader iter_messages(): peak growth {_mb(st.extra['peak_growth'])} "
+                    f"({fmt_ratio(st.extra['peak_growth'] / st.extra['json_bytes'])}). ")
+        rows.append(TargetRow(f"peak RSS growth of messages() of {x['messages']:,} messages vs their JSON bytes",
+                              "≤ 2×", f"{fmt_ratio(ratio)} ({_mb(x['peak_growth'])} for {_mb(x['json_bytes'])})",
+                              _status(ratio <= 2), note))
+    ap = r("memory.append")
+    if ap:
+        x = ap.extra
+        rows.append(TargetRow(f"peak RSS of one apply_runtime_turn of {x['messages']:,} small dicts (whole process)",
+                              "≤ 1 GB", f"{_mb(x['peak_rss'])} (growth during the call {_mb(x['peak_growth'])})",
+                              _status(x["peak_rss"] <= 1e9),
+                              "" if x["messages"] >= 1_000_000 else "fewer messages than the target's 1,000,000 (quick mode). "))
     return rows
 
 
@@ -430,6 +519,11 @@ GROUP_ORDER = [
     ("fleet.reconcile", "reconcile one mob across N store files (bench_fleet.py)"),
     ("fleet.export", "export N store files as Parquet (one process per core)"),
     ("fleet.verify", "verify every store of a fleet"),
+    ("mob.agents", "N agents at once on one file, each applying its turns (a round = every agent's turns; WAL + FULL)"),
+    ("single.apply", "one sequential agent, one turn of 2 × ~1 KiB dicts, WAL + synchronous=FULL (time per turn)"),
+    ("digest.dict_floats", "~1 KiB dict message holding floats, dict to digest (a round = 16 messages)"),
+    ("verify.store", "verify() of a whole store (time per call)"),
+    ("memory.", "peak memory, each in a fresh child process (time: the child's whole run)"),
 ]
 
 
@@ -453,6 +547,7 @@ def _label(rec: Record) -> str:
     if key.startswith("digest.transcript."):
         impl = key.split(".")[2]
         return {"default": f"engine.digest ({x.get('impl')})", "python": "pure-Python reference",
+                "onethread": "engine.digest, one thread (MOBSTORE_DIGEST_THREADS=1)",
                 "hashlib": "raw hashlib.sha256 of the canonical bytes"}[impl] + f", {x['messages']:,} messages"
     if key.startswith("digest.jcs."):
         return {"mobstore": f"engine.digest.transcript_digest(..., 'jcs') ({x.get('digest_impl')})",
@@ -460,6 +555,19 @@ def _label(rec: Record) -> str:
                 "orjson": "orjson.dumps(OPT_SORT_KEYS) + sha256, not RFC 8785"
                 + (" (after orjson.loads)" if x.get("input") == "bytes" else "")}[key.split(".")[3]] \
             + f", {x['messages']:,} items"
+    if key.startswith("digest.dict_floats."):
+        return {"mobstore": "engine.digest.transcript_digest([dict])",
+                "orjson": "orjson.dumps(dict, OPT_SORT_KEYS) + sha256"}[key.split(".")[2]]
+    if key.startswith("mob.agents"):
+        return f"{PEER_LABEL.get(x['system'], x['system'])}, {x['agents']} agents × {x['turns_per_agent']} turns"
+    if key.startswith("single.apply."):
+        return {"mobstore": "mobstore apply_runtime_turn", "apsw": "bare apsw INSERT of the 2 rows"}[key.split(".")[2]]
+    if key.startswith("verify.store."):
+        return {"default": f"Store.verify() ({x.get('impl')})", "python": "Store.verify(), pure-Python path",
+                "hashlib": "raw hashlib.sha256 of the stored bytes"}[key.split(".")[2]] + f", {x['receipts']:,} receipts"
+    if key.startswith("memory."):
+        return {"memory.messages": "Store.messages()", "memory.iter_messages": "Store.iter_messages()",
+                "memory.append": "apply_runtime_turn of small dicts"}.get(key, key) + f", {x['messages']:,} messages"
     if key.startswith("digest.message."):
         return {"mobstore": "engine.digest.canonical_message + sha256",
                 "orjson": "orjson.dumps(OPT_SORT_KEYS) + sha256" + (" (after orjson.loads)" if x.get("input") == "bytes" else "")
@@ -497,6 +605,14 @@ def _label(rec: Record) -> str:
 
 def _extra_cell(rec: Record) -> str:
     x = rec.extra
+    if rec.key.startswith("memory."):
+        return f"peak RSS {x['peak_rss'] / 1e6:,.0f} MB, +{x['peak_growth'] / 1e6:,.0f} MB in the call; JSON {x['json_bytes'] / 1e6:,.0f} MB"
+    if rec.key.startswith("mob.agents"):
+        return fmt_rate(x["messages"] / rec.median, "msg/s")
+    if rec.key.startswith("verify.store."):
+        return f"{x['stored_bytes'] / rec.median / 1e6:,.0f} MB/s of stored bytes"
+    if rec.key.startswith("single.apply.") and "wal_bytes_per_turn" in x:
+        return f"{x['wal_bytes_per_turn']:,.0f} WAL bytes/turn"
     if "canonical_bytes" in x:
         return f"{x['canonical_bytes'] / rec.median / 1e6:,.0f} MB/s"
     if rec.key.startswith("store.disk."):
