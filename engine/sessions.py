@@ -450,6 +450,8 @@ class SessionsMixin:
         Each row is decoded as it is read, so at most one message's bytes are held besides
         the result (peak ~ the dicts, not dicts + every body: benches/bench_memory.py)."""
         check_id(session_id)
+        start = _args.slice_bound(start, "start")
+        stop = _args.slice_bound(stop, "stop")
         with self.reading() as con:
             num, count, _state, _profile = self._session_row(con, session_id)
             lo, hi, _ = slice(start, stop).indices(count)
@@ -467,6 +469,8 @@ class SessionsMixin:
         deleted or rewritten (truncated) while iterating, StoreError is raised instead of
         a mix of two transcripts."""
         check_id(session_id)
+        start = _args.slice_bound(start, "start")
+        stop = _args.slice_bound(stop, "stop")
         chunk = _args.integer(chunk, "chunk", minimum=1, maximum=1 << 20)
         with self.reading() as con:
             num, count, _state, _profile = self._session_row(con, session_id)

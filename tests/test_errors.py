@@ -94,6 +94,7 @@ READS = {
     "mobs": lambda s: s.mobs(),
     "query": lambda s: s.query("SELECT count(*) FROM ms_messages"),
     "raw_messages": lambda s: s.raw_messages("s"),
+    "iter_messages": lambda s: list(s.iter_messages("s")),
     "raw_transcript_before": lambda s: s.raw_transcript_before("s", 0),
     "snapshot": lambda s: s.snapshot(_scratch_path()),
     "reading": _in_reading,
