@@ -25,6 +25,7 @@ from engine import fleet
 from engine.fleet import sql as fleet_sql
 from engine.fleet.discover import discover
 
+from .conftest import HERE, fingerprint
 from .fleet_stores import MOB, ROSTER, TRAVELLER, build_fleet
 
 SEED = int(os.environ.get("MOBSTORE_TEST_SEED", random.randrange(1 << 30)))
@@ -139,17 +140,42 @@ def test_newer_schema_is_a_problem_not_a_crash(tmp_path):
     assert len(rec.members) == 1 and not rec.ok
 
 
-def test_an_older_schema_is_reconciled_and_its_verify_asks_for_the_upgrade(tmp_path):
+def test_an_older_schema_is_read_and_never_written(tmp_path):
+    """A store of schema version 1 (tests/fixtures/schema/v1.sql: schema.sql as released at
+    version 1), as an agent on an older mobstore ships it: reconcile and stats read it as it
+    is; verify and export read an upgraded private copy; the file is never written."""
     old = str(tmp_path / "old.db")
-    with engine.open(old) as s:
-        sid = s.create_session(engine.demo.mob_metadata(MOB, "coder", "a"))
     con = apsw.Connection(old)
-    con.execute("PRAGMA user_version = 1")  # ms_bindings is as in version 1
+    with open(os.path.join(HERE, "fixtures", "schema", "v1.sql"), encoding="utf-8") as fh:
+        con.execute(fh.read())
+    md = engine.demo.mob_metadata(MOB, "coder", "a")
+    bodies = [engine.digest.message_bytes({"role": "user", "content": "hi"})]
+    state = engine.digest.TranscriptState.new("f3")
+    state.absorb(bodies)
+    con.execute("INSERT INTO ms_sessions (num, id, created_at_ms, updated_at_ms, message_count, message_bytes, "
+                "metadata_json, sha256_state) VALUES (1, 's-old', 0, 0, 1, ?, ?, ?)",
+                (len(bodies[0]), engine.digest.dumps_value(md), state.to_bytes()))
+    con.execute("INSERT INTO ms_messages (key, body) VALUES (?, ?)", ((1 << 32), bodies[0]))
+    con.execute(f"INSERT INTO ms_bindings VALUES ({', '.join('?' * 14)})",
+                engine.sessions.BindingFacts.from_metadata(md).row("s-old"))
+    con.execute("INSERT INTO ms_receipts (session_num, run_id, sequence, boundary, conversation_digest, "
+                "message_count, profile, contributing_input_ids, committed_at_ms) VALUES (1, 'r', 0, 'run_start', ?, "
+                "1, 'f3', '[]', 0)", (state.digest(),))
+    con.execute("PRAGMA user_version = 1")
     con.close()
+    before = fingerprint(old)
     with fleet.Fleet([old]) as f:
-        assert [m.session_id for m in f.reconcile(MOB).members] == [sid]
+        assert [m.session_id for m in f.reconcile(MOB).members] == ["s-old"]
+        assert f.stats().totals["receipts"] == 1
         report = f.verify(workers=1)
-    assert report.stores == () and [("upgrade" in p.problem) for p in report.problems] == [True]
+        export = f.export_parquet(str(tmp_path / "out"))
+    assert report.ok and report.problems == () and report.totals["receipts_ok"] == 1
+    assert report.stores[0].report["schema_version"] == 1
+    assert export.ok and export.totals["receipts"] == 1
+    assert fingerprint(old) == before
+    con = apsw.Connection(old, flags=apsw.SQLITE_OPEN_READONLY)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    con.close()
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,7 +279,7 @@ def _ids(path):
 def test_verify_in_parallel_finds_the_tampered_store(tmp_path, the_fleet):
     report = the_fleet.verify(workers=2)
     assert report.ok and report.workers == 2 and len(report.stores) == 50
-    single = per_store(the_fleet, lambda s: s.verify().to_dict())
+    single = per_store(the_fleet, lambda s: {**s.verify().to_dict(), "schema_version": s.schema_version})
     assert {s.store: s.report for s in report.stores} == single
     # tamper with one message of one copied store: only that store fails, naming the session
     for s in the_fleet.stores[:4]:

@@ -132,8 +132,8 @@ def _user_version(path: str, header: bytes) -> int:
 def classify(path: str) -> str | None:
     """None if `path` is a store this mobstore can read, else why not ("not-sqlite: ...",
     "not-mobstore: ..." or another problem). A store of an older schema version is read as
-    it is by reconcile, members and stats; verify and export open it with the engine, which
-    asks for the upgrade (reported per store)."""
+    it is by reconcile, members and stats, and through an upgraded private copy by verify
+    and export (engine/fleet/_open.py); the file itself is never written."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the header read forever
             return "not a regular file (a FIFO, socket or device?)"

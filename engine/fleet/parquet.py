@@ -12,8 +12,9 @@ string: engine/fleet/discover.py):
     reconcile.sql                        the fleet reconciliation over bindings/ (sql.py)
 
 Each store is read in one read transaction of mobstore's own engine (one commit's state,
-like a snapshot), written under OUTDIR/.tmp-*, and its partitions renamed into place, so a
-reader never sees half a store. Stores are exported in parallel processes (one per core).
+like a snapshot; a store of an older schema version through an upgraded private copy,
+engine/fleet/_open.py), written under OUTDIR/.tmp-*, and its partitions renamed into place,
+so a reader never sees half a store. Stores are exported in parallel processes (one per core).
 A store already present is refused unless overwrite=True replaces it.
 """
 
@@ -117,9 +118,10 @@ def _columns(rows: list[tuple], width: int) -> list[list]:
 def write_store(store_id: str, path: str, staging: str) -> tuple[dict | None, str | None]:
     """Write one store's five partitions under staging/<table>/store=<id>/. Returns (rows per
     table, None) or (None, why it failed). Runs in a worker process."""
+    import apsw
     import orjson
 
-    import engine
+    from ._open import open_store
 
     pa, pq = _extra.pyarrow_modules()
     schemas = _schemas()
@@ -137,7 +139,7 @@ def write_store(store_id: str, path: str, staging: str) -> tuple[dict | None, st
         rows[table] = batch.num_rows
 
     try:
-        with engine.open(path, readonly=True) as store, store.reading() as con:
+        with open_store(path) as (store, version), store.reading() as con:
             sessions = [(*r[:5], _text(r[5]), *r[6:]) for r in con.execute(_SESSIONS_SQL)]
             write("sessions", _columns(sessions, len(schemas["sessions"])))
             write("bindings", _columns(con.execute(_BINDINGS_SQL).fetchall(), len(schemas["bindings"])))
@@ -160,12 +162,12 @@ def write_store(store_id: str, path: str, staging: str) -> tuple[dict | None, st
                     written += len(chunk)
                 rows["messages"] = written
             counts = store.stats()
-        write("stores", [[path], [counts["schema_version"]], [int(time.time() * 1000)], [counts["sessions"]],
+        write("stores", [[path], [version], [int(time.time() * 1000)], [counts["sessions"]],
                          [counts["messages"]], [counts["receipts"]],
                          [sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))]])
         rows["stores"] = 1
         return rows, None
-    except (MobstoreError, UnicodeDecodeError, OSError) as exc:
+    except (MobstoreError, apsw.Error, UnicodeDecodeError, OSError) as exc:
         return None, " ".join(str(exc).split()) or type(exc).__name__
 
 

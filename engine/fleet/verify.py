@@ -44,7 +44,7 @@ class FleetVerifyReport:
         out: dict = {}
         for s in self.stores:  # every count VerifyReport has (sessions, receipts, receipts_ok, ...)
             for key, value in s.report.items():
-                if isinstance(value, int) and not isinstance(value, bool):
+                if isinstance(value, int) and not isinstance(value, bool) and key != "schema_version":
                     out[key] = out.get(key, 0) + value
         out["mismatches"] = sum(len(s.report["mismatches"]) for s in self.stores)
         out["stores"] = len(self.stores)
@@ -59,15 +59,19 @@ class FleetVerifyReport:
 
 
 def verify_one(path: str) -> tuple[dict | None, str | None]:
-    """(VerifyReport.to_dict(), None) for the store at path, or (None, why it failed).
-    Runs in a worker process; opens the file read-only."""
-    import engine
+    """(VerifyReport.to_dict() plus the file's schema_version, None) for the store at path,
+    or (None, why it failed). Runs in a worker process; the file is only read (an older
+    schema is verified in an upgraded private copy: engine/fleet/_open.py)."""
+    import apsw
+
     from engine.errors import MobstoreError
 
+    from ._open import open_store
+
     try:
-        with engine.open(path, readonly=True) as store:
-            return store.verify().to_dict(), None
-    except MobstoreError as exc:
+        with open_store(path) as (store, version):
+            return {**store.verify().to_dict(), "schema_version": version}, None
+    except (MobstoreError, apsw.Error) as exc:
         return None, " ".join(str(exc).split()) or type(exc).__name__
 
 
