@@ -64,6 +64,11 @@ k <= n <= 21 -> s then n-k zeros; 0 < n <= 21 -> s[:n] "." s[n:];
 code units of their names (not UTF-8 bytes: U+E000..U+FFFF sort after the
 surrogate pairs of U+10000..), ``{"k":v,...}``. Arrays in order.
 
+Implementation: input the stdlib parser takes and that breaks no rule above is
+canonicalised from its parse (``_fast``); anything else goes through this module's
+own parser (``_canonical_text``), which applies every rule in order and names the
+first broken one. Both give the same bytes (tests/test_jcs.py checks each alone).
+
 Every error message is ``<what> at byte N`` (N: offset into the input bytes),
 with a ``<what>`` from the rules above; ``invalid JSON: `` prefixes the
 grammar ones (``invalid JSON: expected ':' at byte 7``) except ``trailing
@@ -317,6 +322,59 @@ def _key(s: str, i: int, frame: list) -> int:
     return j
 
 
+class _Members(list):
+    """An object's (name, value) pairs as the stdlib parser hands them over."""
+
+
+class _Unusual(Exception):
+    """The fast path declines: the full parser decides (and names the error)."""
+
+
+def _fast_value(v, depth: int) -> str:
+    kind = type(v)
+    if kind is str:
+        return _encode_str(v)
+    if kind is float:
+        if not math.isfinite(v):
+            raise _Unusual
+        return format_number(v)
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if depth >= MAX_DEPTH:
+        raise _Unusual
+    if kind is _Members:
+        if len({name for name, _ in v}) != len(v):
+            raise _Unusual
+        if all(name.isascii() for name, _ in v):
+            v.sort(key=lambda m: m[0])
+        else:
+            v.sort(key=lambda m: m[0].encode("utf-16-be"))
+        return "{" + ",".join(_encode_str(k) + ":" + _fast_value(x, depth + 1) for k, x in v) + "}"
+    return "[" + ",".join(_fast_value(x, depth + 1) for x in v) + "]"
+
+
+def _refuse(name: str):
+    raise _Unusual
+
+
+def _fast(text: str) -> bytes | None:
+    """The canonical bytes through the stdlib parser (C) when the input is plainly valid,
+    else None. Same grammar (RFC 8259, whitespace SP HT LF CR, ASCII digits), floats by
+    float(); what it lets through and the rules refuse -- lone surrogate escapes,
+    infinities, duplicate names, depth, a non-object -- declines here."""
+    try:
+        doc = json.loads(text, object_pairs_hook=_Members, parse_constant=_refuse, parse_int=float)
+        if type(doc) is not _Members:
+            return None
+        return _fast_value(doc, 0).encode("utf-8")  # a lone surrogate fails to encode
+    except (ValueError, RecursionError, _Unusual, UnicodeEncodeError):
+        return None
+
+
 def canonical_message(data: bytes) -> bytes:
     """RFC 8785 canonical bytes of one JSON object message; InvalidInputError on bad input."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -328,6 +386,9 @@ def canonical_message(data: bytes) -> bytes:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInputError("invalid UTF-8 at byte %d" % exc.start) from None
+    fast = _fast(text)
+    if fast is not None:
+        return fast
     try:
         return _canonical_text(text).encode("utf-8")
     except _Fail as f:

@@ -397,7 +397,23 @@ INSERTS = [b'"', b"\\", b"\\u", b"\\ud800", b"\\udc00", b"\\ud800\\u0041", b"\\u
            b"9" * 30 + b"e-400", b"2.4703282292062327e-324", b"1.7976931348623158e308"]
 
 
+def assert_python_parsers_agree(data: bytes) -> None:
+    """The stdlib fast path accepts only what the full parser accepts, with the same bytes."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    fast = _jcs_py._fast(text)
+    try:
+        full = _jcs_py._canonical_text(text).encode("utf-8")
+    except _jcs_py._Fail:
+        full = None
+    if fast is not None:
+        assert fast == full, data
+
+
 def assert_same(data: bytes) -> None:
+    assert_python_parsers_agree(data)
     ref = outcome(py_jcs, data)
     nat = outcome(native_jcs, data)
     assert nat == ref, f"input {data!r}\n python: {ref}\n native: {nat}"
@@ -497,3 +513,34 @@ def test_escape_runs_at_every_alignment_native_vs_python():
                 s = b"x" * shift + body[:at] + extra + body[at:]
                 assert_same(b'{"arguments":"' + s + b'","k":1}')
                 assert_same(b'{"arguments":"' + s)  # unterminated
+
+
+def test_python_full_parser_alone_matches_rfc8785_package(request):
+    """The reference's own parser (not only the stdlib fast path in front of it) on generated JSON."""
+    r = seeded(request)
+    n = 0
+    for text in generated_docs(r, max(1, DOCS // 3)):
+        full = _jcs_py._canonical_text(text.decode("utf-8")).encode("utf-8")
+        assert full == oracle(text) == _jcs_py._fast(text.decode("utf-8")), text[:2000]
+        n += 1
+    assert n == max(1, DOCS // 3)
+
+
+@pytest.mark.parametrize("data,message", REJECT, ids=range(len(REJECT)))
+def test_fast_path_declines_what_the_rules_refuse(data, message):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # refused before either parser runs
+    if message is None:
+        assert _jcs_py._fast(text) == _jcs_py._canonical_text(text).encode("utf-8")
+    else:
+        assert _jcs_py._fast(text) is None
+
+
+@SETTINGS
+@given(st.text(alphabet=st.sampled_from(list('{}[],:"\\ -0123456789.eE+truefalsnNIyu\x00\x1f\u00e9\U0001f600')),
+               max_size=60))
+def test_python_parsers_agree_on_json_like_text(text):
+    assert_python_parsers_agree(("{" + text).encode("utf-8"))
+    assert_python_parsers_agree(('{"a":' + text).encode("utf-8"))
