@@ -138,8 +138,8 @@ def test_session_turn(benchmark, work_dir, system, concurrency):
     me = fleets[system]
     try:
         tag(benchmark, f"openai_agents.turn.c{concurrency}.{system}", ops=concurrency, history=HISTORY,
-            commits_per_turn=3, synchronous="FULL", journal_mode="WAL")
-        benchmark.group = f"openai-agents session turn, {concurrency} concurrent"
+            commits_per_turn=3, synchronous="FULL", journal_mode="WAL", baseline=system == "openai-agents")
+        benchmark.group = f"openai_agents.turn.c{concurrency}"
         interleaved(benchmark, me.round, {n: f.round for n, f in fleets.items() if n != system},
                     rounds=rounds, warmup=warmup)
     finally:

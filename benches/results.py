@@ -524,6 +524,8 @@ GROUP_ORDER = [
     ("digest.dict_floats", "~1 KiB dict message holding floats, dict to digest (a round = 16 messages)"),
     ("verify.store", "verify() of a whole store (time per call)"),
     ("memory.", "peak memory, each in a fresh child process (time: the child's whole run)"),
+    ("openai_agents.turn", "openai-agents Session, one turn per session (get_items + 3 add_items commits), "
+                           "WAL + synchronous=FULL (time per round)"),
 ]
 
 
@@ -600,6 +602,9 @@ def _label(rec: Record) -> str:
         return "Fleet.export_parquet"
     if key.startswith("membership.reconcile."):
         return f"{x['sessions']:,} sessions"
+    if key.startswith("openai_agents.turn."):
+        name = "MobstoreSession (jcs)" if key.endswith(".mobstore") else "openai-agents SQLiteSession"
+        return f"{name}, {x['ops']} session{'s' if x['ops'] > 1 else ''} at once"
     return key
 
 
@@ -621,6 +626,8 @@ def _extra_cell(rec: Record) -> str:
         return fmt_rate(x["messages"] / rec.median, "msg/s")
     if rec.key.startswith("fleet.verify") and "cpu_seconds" in x:
         return f"CPU {x['cpu_seconds']:.2f} s (this process and its workers)"
+    if rec.key.startswith("openai_agents.turn"):
+        return f"{fmt_time(rec.per_op())} per turn"
     if rec.key.startswith("membership.belongs"):
         return f"{fmt_time(rec.per_op())} per call"
     if rec.key.endswith("seed_way") and x.get("scale", 1.0) != 1.0:
