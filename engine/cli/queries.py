@@ -208,7 +208,7 @@ def messages(db_path: str, session_id: str | None, every: bool, start: int, stop
     if every == (session_id is not None):
         raise _Fail("give either SESSION_ID or --all")
     with _errors(), _open_existing(db_path) as store:
-        out = click.get_binary_stream("stdout")
+        out = sys.stdout.buffer
         if every:
             store.export_jsonl(out)
         else:
