@@ -425,6 +425,26 @@ def _message_chunks(con, num: int, start: int, stop: int) -> Iterator[list[tuple
         lo = hi
 
 
+def _body_chunks(con, num: int, start: int, stop: int) -> Iterator[tuple[list[bytes], bool]]:
+    """(bodies, whole) of messages [start, stop) in chunks, one rowid range query each, no
+    Python work per row: a chunk with as many rows as its range is complete (keys are
+    unique); otherwise `bodies` stops before the first missing index and whole is False."""
+    lo = start
+    while lo < stop:
+        hi = min(stop, lo + VERIFY_CHUNK)
+        args = (message_key(num, lo), message_key(num, hi))
+        bodies = [row[0] for row in con.execute(
+            "SELECT body FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key", args)]
+        if len(bodies) != hi - lo:
+            keys = [row[0] & 0xFFFFFFFF for row in con.execute(
+                "SELECT key FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key", args)]
+            gap = next((i for i, index in enumerate(keys) if index != lo + i), len(keys))
+            yield bodies[:gap], False
+            return
+        yield bodies, True
+        lo = hi
+
+
 @dataclasses.dataclass
 class _Check:
     at: int                 # message_count the digest covers
@@ -484,9 +504,7 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
     walkers = {p: digest.TranscriptCheckpoints(p, [a for a in ats if a <= count]) for p, ats in wanted.items()}
     position = 0
     broken: str | None = None
-    for chunk in _message_chunks(con, num, 0, count):
-        contiguous = next((i for i, (index, _b) in enumerate(chunk) if index != position + i), len(chunk))
-        bodies = [body for _index, body in chunk[:contiguous]]
+    for bodies, whole in _body_chunks(con, num, 0, count):
         for walker in walkers.values():
             try:
                 walker.feed(bodies)
@@ -496,7 +514,7 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
         if broken is not None:
             break
         position += len(bodies)
-        if contiguous < len(chunk):
+        if not whole:
             broken = f"message {position} is missing"
             break
     if broken is None and position != count:
