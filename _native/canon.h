@@ -3,20 +3,25 @@
  * The part between BEGIN CDEF / END CDEF is the public API and is fed to
  * cffi verbatim (build_canon.py), so it stays plain C declarations.
  *
- * Input: one meerkat message as JSON text (FORMAT.md §1).  Output: its
- * canonical bytes for a profile (FORMAT.md §1.4, §2.1):
- *   f3   typed re-serialisation + images collapsed + opaque slots key-sorted
- *        + created_at erased + user/block_assistant identity dropped
- *   f2   same, opaque slots copied verbatim from the input
- *   bare typed re-serialisation only (plain hex digest)
+ * Input: one meerkat message as JSON text.  Output: the bytes meerkat's
+ * serializer writes for it after its typed decode (docs/messages.md), for a
+ * profile (docs/profiles.md):
+ *   f3   typed decode + inline images collapsed to blob ids + opaque slots
+ *        key-sorted with their floats parsed twice more + created_at erased +
+ *        user/block_assistant identity dropped
+ *   f2   meerkat 0.8.10's replay: as f3 but opaque slots copied verbatim from
+ *        the input and system rows in the frozen 0.8.10 wire
+ *   bare the typed decode alone, opaque slots parsed once more (plain hex digest)
  *   jcs  any JSON object, RFC 8785 canonical form (jcs.c; engine/_jcs_py.py
  *        is its spec): no meerkat model, correctly rounded numbers
+ * The typed model is data (engine/meerkat_model.json), compiled into tables at
+ * build time; mobstore_model_sha256() says which model file a build carries.
  *
  * Limits: serde_json's depth counter MOBSTORE_MAX_DEPTH = 128 fails when it
  * reaches 0, so at most 127 arrays/objects nest (the message object = 1);
  * message size < MOBSTORE_MAX_MESSAGE_BYTES.
  * Errors never crash or leak; the context keeps the first error's code,
- * message index and byte offset (mobstore_ctx_error*).
+ * message index, byte offset and text (mobstore_ctx_error*).
  */
 #ifndef MOBSTORE_CANON_H
 #define MOBSTORE_CANON_H
@@ -27,13 +32,16 @@
 #include "sha256.h"
 
 /* Bump whenever output bytes or the ABI change: Python refuses a stale build. */
-#define MOBSTORE_CANON_SPEC "mobstore-canon-4"
+#define MOBSTORE_CANON_SPEC "mobstore-canon-5"
 
 /* BEGIN CDEF */
 #define MOBSTORE_PROFILE_BARE 0
 #define MOBSTORE_PROFILE_F2 2
 #define MOBSTORE_PROFILE_F3 3
 #define MOBSTORE_PROFILE_JCS 74 /* 'J': away from meerkat's numbered profiles */
+/* OR-ed into a profile argument: refuse any key the typed decode would drop
+ * (an unknown field, a duplicated key) instead of dropping it. */
+#define MOBSTORE_DECODE_STRICT 256
 
 #define MOBSTORE_MAX_DEPTH 128
 #define MOBSTORE_MAX_MESSAGE_BYTES 2147483647
@@ -44,14 +52,14 @@
 #define MOBSTORE_OK 0
 #define MOBSTORE_E_UTF8 1          /* invalid UTF-8 (overlong, surrogate, truncated, > U+10FFFF) */
 #define MOBSTORE_E_SYNTAX 2        /* not JSON: unexpected byte or end of input */
-#define MOBSTORE_E_NUMBER 3        /* malformed number (leading zero, missing digits, NaN, ...) */
+#define MOBSTORE_E_NUMBER 3        /* malformed number (leading zero, missing digits, ...) */
 #define MOBSTORE_E_NUMBER_RANGE 4  /* number overflows to +-infinity */
 #define MOBSTORE_E_DEPTH 5         /* more than MOBSTORE_MAX_DEPTH - 1 nested containers */
-#define MOBSTORE_E_DUPLICATE_KEY 6 /* the same key twice in one object */
+#define MOBSTORE_E_DUPLICATE_KEY 6 /* jcs: the same name twice in one object (meerkat profiles keep duplicates) */
 #define MOBSTORE_E_ESCAPE 7        /* bad escape or lone surrogate \u escape */
 #define MOBSTORE_E_CONTROL 8       /* raw control character (< 0x20) in a string */
 #define MOBSTORE_E_TRAILING 9      /* non-whitespace after the JSON value */
-#define MOBSTORE_E_SCHEMA 10       /* valid JSON, not a valid message (type/field/variant) */
+#define MOBSTORE_E_SCHEMA 10       /* valid JSON, refused by the typed decode (type/field/variant) */
 #define MOBSTORE_E_TOO_LARGE 11    /* message >= MOBSTORE_MAX_MESSAGE_BYTES */
 #define MOBSTORE_E_NOMEM 12        /* allocation failed (MemoryError) */
 #define MOBSTORE_E_ARG 13          /* bad argument: unknown profile, NULL pointer */
@@ -61,6 +69,10 @@ typedef struct mobstore_ctx mobstore_ctx;
 
 /* The spec id compiled into this build (MOBSTORE_CANON_SPEC); static string. */
 const char *mobstore_canon_spec(void);
+
+/* Hex SHA-256 of the model file (engine/meerkat_model.json) this build's
+ * tables were generated from; static string. */
+const char *mobstore_model_sha256(void);
 
 /* A reusable work context: parse tree, string arena, output buffer.
  * Allocate once per thread and reuse; buffers grow to the largest message
@@ -132,8 +144,10 @@ int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, u
                                     char *hex_out);
 
 /* Details of the last error on ctx: code, message index within a batch (0
- * for single calls), byte offset within that message, and a NUL-terminated
- * description (owned by ctx, valid until the next call). */
+ * for single calls), byte offset within that message (syntax errors), and a
+ * NUL-terminated description naming the JSON path, the field and what was
+ * allowed, exactly as the Python reference words it (owned by ctx, valid
+ * until the next call on ctx). */
 int mobstore_ctx_error_code(const mobstore_ctx *ctx);
 size_t mobstore_ctx_error_index(const mobstore_ctx *ctx);
 size_t mobstore_ctx_error_offset(const mobstore_ctx *ctx);
@@ -176,15 +190,34 @@ size_t mob_format_u64(uint64_t v, char *out);   /* out >= 20 bytes */
 size_t mob_format_i64(int64_t v, char *out);    /* out >= 21 bytes */
 size_t mob_format_double(double v, char *out);  /* finite v; out >= 32 bytes */
 
+/* writer.c: a growable output buffer. */
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    int oom;
+} mob_out;
+
+int mob_out_grow(mob_out *o, size_t need);
+static inline int mob_out_reserve(mob_out *o, size_t n)
+{
+    return (o->cap - o->len >= n) ? 0 : mob_out_grow(o, n);
+}
+int mob_out_bytes(mob_out *o, const void *p, size_t n);
+int mob_out_byte(mob_out *o, uint8_t c);
+int mob_out_cstr(mob_out *o, const char *s);
+int mob_out_string(mob_out *o, const uint8_t *s, size_t n, int escaped); /* quoted, serde escapes */
+
 /* json_parse.c: the parse tree.  Nodes live in one array in document order;
  * a container's children follow it (object: key string node, then value
- * subtree, per member) and `next` is the index just past its subtree. */
+ * subtree, per member) and `next` is the index just past its subtree.
+ * Duplicate keys are kept (what they mean is the typed decode's business). */
 enum { J_NULL = 0, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
 
 typedef struct {
     uint8_t type;
     uint8_t numkind;   /* J_NUM: MOB_NUM_* */
-    uint8_t escaped;   /* J_STR: decoded bytes live in the arena */
+    uint8_t escaped;   /* J_STR: decoded bytes live in the arena (may need escaping on output) */
     uint8_t pad;
     uint32_t len;      /* J_STR: decoded length; J_ARR/J_OBJ: element/member count */
     uint32_t next;     /* index of the first node after this subtree */
@@ -204,48 +237,38 @@ typedef struct {
     size_t nodes_cap;
     uint8_t *arena;      /* decoded strings with escapes */
     size_t arena_cap;
-    uint32_t *scratch;   /* key sorting */
+    uint32_t *scratch;   /* key sorting: 2 slots per node */
     size_t scratch_cap;
     const uint8_t *input;
     size_t input_len;
     uint32_t count;      /* nodes used */
-    int utf8_ok;         /* mob_parse: whole input checked valid UTF-8 up front */
-    int err;             /* MOBSTORE_E_* */
-    size_t err_off;
-    const char *err_detail;
+    int err;             /* MOBSTORE_E_* of the last failure */
+    size_t err_off;      /* its byte offset (syntax errors) */
+    mob_out msg;         /* its full text (NUL-terminated): "invalid JSON at byte N ($.path): ..."
+                          * or "$.path: ..."; owned, grows, freed by mob_doc_free */
 } mob_doc;
 
 int mob_doc_reserve(mob_doc *d, size_t input_len);
 int mob_parse(mob_doc *d, const uint8_t *input, size_t len);
 void mob_doc_free(mob_doc *d);
-/* Sort the member key nodes of object `obj` by UTF-8 bytes into d->scratch
- * starting at `base`; returns the number of members (indices of key nodes). */
-int mob_sort_keys(mob_doc *d, uint32_t obj, uint32_t *out);
+/* Key node indices of object `obj` into out[0..m), sorted by UTF-8 bytes,
+ * stable (equal keys stay in input order); out needs 2*m slots.  Returns m. */
+uint32_t mob_sort_keys(mob_doc *d, uint32_t obj, uint32_t *out);
 int mob_key_cmp(const mob_node *a, const mob_node *b);
+/* Number of distinct keys of object `obj` (sorts into d->scratch + base). */
+uint32_t mob_distinct_keys(mob_doc *d, uint32_t obj, uint32_t base);
 
-/* writer.c: a growable output buffer. */
-typedef struct {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
-    int oom;
-} mob_out;
-
-int mob_out_grow(mob_out *o, size_t need);
-static inline int mob_out_reserve(mob_out *o, size_t n)
-{
-    return (o->cap - o->len >= n) ? 0 : mob_out_grow(o, n);
-}
-int mob_out_bytes(mob_out *o, const void *p, size_t n);
-int mob_out_byte(mob_out *o, uint8_t c);
-int mob_out_string(mob_out *o, const uint8_t *s, size_t n, int escaped); /* quoted, serde escapes */
+/* writer.c: serde Value output of the subtree at node i: object keys sorted
+ * by UTF-8 bytes, a duplicated key keeping its last value; each float is
+ * written, parsed again with serde's parser and written again `passes` more
+ * times (opaque slots).  Returns 0, MOBSTORE_E_NOMEM, or
+ * MOBSTORE_E_NUMBER_RANGE when a re-parse overflows.  d->scratch from slot
+ * `base` on is used for key orders. */
+int mob_out_value(mob_out *o, mob_doc *d, uint32_t i, int passes, uint32_t base);
 int mob_out_number(mob_out *o, const mob_node *n);
-/* Serde Value form of the subtree at node i: objects key-sorted. */
-int mob_out_value(mob_out *o, mob_doc *d, uint32_t i);
-/* Compact form keeping object member order (numbers/strings normalised). */
-int mob_out_compact(mob_out *o, mob_doc *d, uint32_t i);
 
-/* message.c */
+/* message.c: the typed decode.  `profile` is a MOBSTORE_PROFILE_* value,
+ * optionally | MOBSTORE_DECODE_STRICT. */
 int mob_canonical_message(mob_doc *d, mob_out *o, const uint8_t *msg, size_t len, int profile);
 
 /* jcs.c: the jcs profile's own parse state (allocated on first use). */
@@ -263,6 +286,52 @@ const char *mob_jcs_error_detail(const mob_jcs *j);
 /* jcs_number.c */
 int mob_jcs_number(const uint8_t *p, const uint8_t *end, const uint8_t **stop, double *out);
 size_t mob_jcs_format_double(double v, char *out); /* finite v; out >= 32 bytes */
+
+/* The model tables (generated from engine/meerkat_model.json by
+ * build_canon.py into meerkat_model.h, included by message.c only). */
+enum { S_TYPE = 0, S_STRING, S_BOOL, S_U32, S_U64, S_U64_NONZERO, S_UUID, S_TIMESTAMP, S_VALUE, S_RAW,
+       S_NONBLANK, S_PROMPT_TEXT, S_SKILL_NAME };
+enum { T_STRUCT = 0, T_ENUM, T_TAGGED, T_ADJACENT, T_CODEC, T_VALUE_FIRST, T_LEGACY };
+enum { M_ERROR = 0, M_NONE, M_DEFAULT, M_NOW };
+enum { K_NEVER = 0, K_NONE, K_EMPTY, K_DEFAULT, K_EMPTY_OBJECT };
+enum { D_NONE = 0, D_EPOCH, D_CLEAR };
+enum { X_INHERIT = 0, X_JSON };
+
+typedef struct {
+    const char *name;        /* the JSON key */
+    uint8_t nlen;
+    uint8_t scalar;          /* S_*; S_TYPE: a model type, MT[type] */
+    int16_t type;
+    uint8_t list, option, present_null, flatten;
+    uint8_t missing, skip, digest; /* M_*, K_*, D_* */
+} mfield;
+
+typedef struct {
+    const char *name;        /* variant (or enum value) */
+    uint8_t nlen;
+    int16_t type;            /* MT index of its struct, -1 for a unit variant */
+    const char *reject;      /* non-NULL: meerkat refuses this variant, with this reason */
+    uint8_t collapse;        /* f2/f3: an inline image becomes its blob reference */
+} mvariant;
+
+typedef struct {
+    uint8_t kind, deny_unknown, context;
+    int8_t flat;             /* struct: index of its flattened field, or -1 */
+    uint16_t first, count;   /* struct: MF[first..]; enum/tagged/adjacent: MV[first..] */
+    int (*match)(const uint8_t *k, uint32_t n); /* key or variant name -> index, or -1 */
+    const char *what;        /* "assistant block type", for messages */
+    const char *tag; uint8_t taglen;
+    const char *content; uint8_t clen;
+    int16_t inner;           /* codec: item type; value_first / legacy: the tagged enum */
+    int16_t deflt;           /* enum: index of the default value, or -1 */
+    const char *expected;    /* the names a message lists as allowed */
+    const char *const *aux;  /* value_first: summary keys; legacy: (name, variant) pairs */
+    uint8_t naux;
+    int8_t text_variant;     /* codec: the text block's variant index */
+    const char *text_field; uint8_t tflen;
+    const char *other_variant; uint8_t ovlen; /* value_first: "unknown"; legacy: "provider_native" */
+    const char *other_field; uint8_t oflen;   /* value_first: "payload"; legacy: "name" */
+} mtype;
 
 #endif /* MOBSTORE_CANON_INTERNAL */
 

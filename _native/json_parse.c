@@ -1,31 +1,35 @@
 /* json_parse.c -- strict JSON parser into a flat node array (mob_doc).
  *
- * Accepts exactly what serde_json's from_slice accepts for one value, minus
- * the things mobstore rejects on purpose (FORMAT.md §2.3, SPEC §3): invalid
- * UTF-8 (overlong, surrogate code points, > U+10FFFF, truncated), lone
- * surrogate \u escapes, raw control characters in strings, NaN/Infinity,
- * leading zeros, trailing garbage, duplicate keys in any object, nesting
- * deeper than 127 (serde_json's counter of 128).  Numbers use serde's rules (numbers.c).
+ * Accepts exactly what serde_json's from_slice accepts for one value:
+ * strict UTF-8 (overlong forms, surrogate code points, > U+10FFFF and
+ * truncated sequences are errors), no raw control characters in strings,
+ * valid escapes with paired surrogates, no NaN/Infinity, serde's number
+ * grammar and values (numbers.c), nothing after the value, at most 127
+ * nested containers (serde_json's counter of 128).  Duplicate keys are kept:
+ * what they mean is the typed decode's business (message.c).
  *
- * Speed: the whole message is first checked for valid UTF-8 with SIMD
- * (AVX2 or SSSE3, picked at run time); strings of a message that passes are
- * then scanned only for '"', '\\' and control bytes.  A message that fails,
- * or any message on a CPU without either, takes the per-character path,
- * which finds and reports the error exactly as it always did.
+ * Errors are reported exactly as the Python reference (engine._canon_py.
+ * jsontext) words them: "invalid JSON at byte N ($.path): detail", N the
+ * offset of the offending byte, $.path the value being parsed.
+ *
+ * Speed: strings are scanned 16 bytes at a time (SSE2) for the bytes that
+ * need attention -- '"', '\\', controls and non-ASCII; UTF-8 is validated
+ * right there, one sequence at a time, so the whole message is read once.
  *
  * No recursion: an explicit stack of MOBSTORE_MAX_DEPTH container indices,
  * and the depth check happens before a container is opened, so a
  * 100,000-deep input is rejected at the 128th level.
  *
- * Memory: mob_doc owns its arrays (nodes, arena, scratch).  The arena is
- * sized up front (decoded strings <= input), so string pointers into it
- * stay valid; the node array starts at a fraction of its bound and grows
+ * Memory: mob_doc owns its arrays (nodes, arena, scratch, message).  The
+ * arena is sized up front (decoded strings <= input), so string pointers into
+ * it stay valid; the node array starts at a fraction of its bound and grows
  * geometrically (nodes are addressed by index, never by a kept pointer
  * across a growth).  Buffers are kept for reuse; mob_doc_free releases them.
  */
 #define MOBSTORE_CANON_INTERNAL 1
 #include "canon.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -74,6 +78,7 @@ void mob_doc_free(mob_doc *d)
     free(d->nodes);
     free(d->arena);
     free(d->scratch);
+    free(d->msg.buf);
     memset(d, 0, sizeof *d);
 }
 
@@ -119,7 +124,7 @@ static void sort_idx(const mob_node *nodes, uint32_t *idx, uint32_t *tmp, uint32
     if (src != idx) memcpy(idx, src, n * sizeof(uint32_t));
 }
 
-int mob_sort_keys(mob_doc *d, uint32_t obj, uint32_t *out)
+uint32_t mob_sort_keys(mob_doc *d, uint32_t obj, uint32_t *out)
 {
     const mob_node *nodes = d->nodes;
     uint32_t m = nodes[obj].len, i = obj + 1;
@@ -128,39 +133,19 @@ int mob_sort_keys(mob_doc *d, uint32_t obj, uint32_t *out)
         i = nodes[i + 1].next;
     }
     sort_idx(nodes, out, out + m, m);
-    return (int)m;
+    return m;
 }
 
-/* Duplicate check for a closed object.  Small objects: pairwise. */
-static int has_duplicate(mob_doc *d, uint32_t obj, uint32_t *dup_at)
+uint32_t mob_distinct_keys(mob_doc *d, uint32_t obj, uint32_t base)
 {
-    const mob_node *nodes = d->nodes;
-    uint32_t m = nodes[obj].len;
-    if (m < 2) return 0;
-    if (m <= 12) {
-        uint32_t keys[12], i = obj + 1;
-        for (uint32_t k = 0; k < m; k++) {
-            keys[k] = i;
-            i = nodes[i + 1].next;
-        }
-        for (uint32_t a = 1; a < m; a++)
-            for (uint32_t b = 0; b < a; b++)
-                if (nodes[keys[a]].len == nodes[keys[b]].len &&
-                    (nodes[keys[a]].len == 0 || (nodes[keys[a]].v.s[0] == nodes[keys[b]].v.s[0] &&
-                     memcmp(nodes[keys[a]].v.s, nodes[keys[b]].v.s, nodes[keys[a]].len) == 0))) {
-                    *dup_at = keys[a];
-                    return 1;
-                }
-        return 0;
-    }
-    uint32_t *idx = d->scratch;
+    uint32_t m = d->nodes[obj].len;
+    if (m < 2) return m;
+    uint32_t *idx = d->scratch + base;
     mob_sort_keys(d, obj, idx);
+    uint32_t n = 1;
     for (uint32_t k = 1; k < m; k++)
-        if (mob_key_cmp(&nodes[idx[k - 1]], &nodes[idx[k]]) == 0) {
-            *dup_at = idx[k] > idx[k - 1] ? idx[k] : idx[k - 1];
-            return 1;
-        }
-    return 0;
+        if (mob_key_cmp(&d->nodes[idx[k - 1]], &d->nodes[idx[k]]) != 0) n++;
+    return n;
 }
 
 static inline int hexval(uint8_t c)
@@ -227,61 +212,50 @@ static inline uint8_t *put_utf8(uint8_t *o, uint32_t cp)
     return o;
 }
 
-/* Skip bytes that need no attention inside a string: printable ASCII other
- * than '"' and '\\'.  Returns the first byte that is a quote, backslash,
- * control or non-ASCII byte (or end).  16 bytes at a time with SSE2 (x86-64
- * baseline), 8 at a time with SWAR elsewhere; never reads past `end`. */
-static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end)
+/* The run of string bytes that need no escape handling, from p: stops at
+ * '"', '\\', a control byte (< 0x20) or end; *high is set when the run holds
+ * a byte >= 0x80 (it must then be validated as UTF-8).  16 bytes at a time
+ * with SSE2 (x86-64 baseline), 8 at a time with SWAR elsewhere; never reads
+ * past `end`. */
+static inline const uint8_t *scan_run(const uint8_t *p, const uint8_t *end, int *high)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
     const __m128i ctl = _mm_set1_epi8(0x1f);
+    __m128i any = _mm_setzero_si128();
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)p);
-        /* signed compare: bytes >= 0x80 are negative, so they count as <= 0x1f */
+        /* unsigned v <= 0x1f  <=>  max(v, 0x1f) == 0x1f */
         __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                   _mm_cmpgt_epi8(_mm_add_epi8(ctl, _mm_set1_epi8(1)), v));
+                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
         unsigned mask = (unsigned)_mm_movemask_epi8(bad);
-        if (mask) return p + __builtin_ctz(mask);
+        if (mask) {
+            unsigned before = (unsigned)_mm_movemask_epi8(v) & (mask ^ (mask - 1)); /* bytes up to the stop */
+            if (before || _mm_movemask_epi8(any)) *high = 1;
+            return p + __builtin_ctz(mask);
+        }
+        any = _mm_or_si128(any, v);
         p += 16;
     }
+    if (_mm_movemask_epi8(any)) *high = 1;
 #endif
     while (end - p >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
-        uint64_t t = (v - 0x2020202020202020ULL) | ((v ^ 0x2222222222222222ULL) - 0x0101010101010101ULL) |
-                     ((v ^ 0x5c5c5c5c5c5c5c5cULL) - 0x0101010101010101ULL) | v;
-        if (t & 0x8080808080808080ULL) break;
+        uint64_t t = ((v & 0x7f7f7f7f7f7f7f7fULL) - 0x2020202020202020ULL) |
+                     (((v ^ 0x2222222222222222ULL) & 0x7f7f7f7f7f7f7f7fULL) - 0x0101010101010101ULL) |
+                     (((v ^ 0x5c5c5c5c5c5c5c5cULL) & 0x7f7f7f7f7f7f7f7fULL) - 0x0101010101010101ULL);
+        if ((t & ~v) & 0x8080808080808080ULL) break; /* a quote, backslash or control byte in these 8 */
+        if (v & 0x8080808080808080ULL) *high = 1;
         p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+        if (*p >= 0x80) *high = 1;
+        p++;
     }
     return p;
 }
 
-/* ---- whole-message UTF-8 pre-check ----
- *
- * mob_parse first checks the whole message for valid UTF-8 with SSSE3 (16
- * bytes per step) or AVX2 (32), no per-character branches.  When it passes, the string
- * scanner only has to stop at '"', '\\' and control bytes (scan_text); when it
- * fails, or the CPU has no SSSE3, the parser runs its per-character checks
- * (scan_plain + utf8_seq) and reports the exact error as before.  The check
- * accepts exactly what utf8_seq accepts: no overlong forms, no surrogates,
- * nothing above U+10FFFF, no truncated sequence.
- *
- * Method (written for mobstore): for each byte `cur` and the byte before it
- * `prev1`, three 16-entry tables indexed by prev1's high nibble, prev1's low
- * nibble and cur's high nibble give a bit set of the error classes each
- * allows; a class is present when all three agree (AND).  Classes:
- *   0x01 lead byte not followed by a continuation
- *   0x02 continuation after an ASCII byte
- *   0x04 E0 followed by 80..9F (overlong 3-byte form)
- *   0x08 ED followed by A0..BF (surrogate)
- *   0x10 F0 followed by 80..8F (overlong 4-byte form)
- *   0x20 F4 followed by 90..BF (above U+10FFFF)
- *   0x80 continuation after a continuation
- * The 0x80 class is right exactly where a continuation is required because
- * prev2 >= E0 or prev3 >= F0, so it is XOR-ed with that requirement.  Bytes
- * that are never valid (C0, C1, F5..FF) are checked on their own.  The tail
- * is padded with zero bytes (ASCII), which flags a truncated last sequence. */
 #ifdef MOB_UTF8_SIMD
 static const int8_t U8_PREV_HI[16] = {0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
                                       (int8_t)0x80, (int8_t)0x80, (int8_t)0x80, (int8_t)0x80,
@@ -435,147 +409,113 @@ static int cpu_utf8_simd(void)
 }
 #endif
 
-/* 1 when the whole message is known to be valid UTF-8 (then the parser may
- * skip per-character checks), 0 when it is not or cannot be checked fast. */
-static int utf8_prechecked(const uint8_t *p, size_t n)
+
+/* The first byte of p[0..n) that does not start a valid UTF-8 sequence, or
+ * NULL when the run is valid.  SIMD (AVX2 or SSSE3, picked once at run time)
+ * answers "valid" for whole runs; the per-character walk runs when it says no,
+ * or on CPUs without either, and finds the exact byte. */
+static const uint8_t *utf8_first_invalid(const uint8_t *p, size_t n)
 {
 #ifdef MOB_UTF8_SIMD
-    if (n) {
-        int simd = cpu_utf8_simd();
-        if (simd == 2) return utf8_valid_avx2(p, n);
-        if (simd == 1) return utf8_valid_ssse3(p, n);
-    }
+    int simd = cpu_utf8_simd();
+    if ((simd == 2 && utf8_valid_avx2(p, n)) || (simd == 1 && utf8_valid_ssse3(p, n))) return NULL;
 #endif
-    (void)p;
-    (void)n;
-    return 0;
+    const uint8_t *e = p + n;
+    while (p < e) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        int k = utf8_seq(p, e);
+        if (!k) return p;
+        p += k;
+    }
+    return NULL;
 }
 
-/* Like scan_plain for input already known to be valid UTF-8: stops only at
- * '"', '\\' or a control byte (< 0x20), or at end. */
-static inline const uint8_t *scan_text(const uint8_t *p, const uint8_t *end)
-{
-#if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i ctl = _mm_set1_epi8(0x1f);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        /* unsigned v <= 0x1f  <=>  max(v, 0x1f) == 0x1f */
-        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
-        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
-        if (mask) return p + __builtin_ctz(mask);
-        p += 16;
-    }
-#endif
-    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
-    return p;
-}
+/* A failure inside parse_string: code, offset and a detail argument; the
+ * message is written by mob_parse, which knows the path. */
+enum { DETAIL_NONE = 0, DETAIL_EOS, DETAIL_CONTROL, DETAIL_UTF8, DETAIL_ESCAPE, DETAIL_UESCAPE, DETAIL_SURROGATE };
 
-#define FAIL(code, at, detail)                                  \
-    do {                                                        \
-        d->err = (code);                                        \
-        d->err_off = (size_t)((at) - d->input);                 \
-        d->err_detail = (detail);                               \
-        return (code);                                          \
+typedef struct {
+    int code, detail;
+    const uint8_t *at;
+    uint32_t arg;
+} perr;
+
+#define SFAIL(c, d, where, a)  \
+    do {                       \
+        e->code = (c);         \
+        e->detail = (d);       \
+        e->at = (where);       \
+        e->arg = (a);          \
+        return (c);            \
     } while (0)
 
 /* Parse the string whose opening quote is at p into node n; *pp = after the
  * closing quote. */
-static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const uint8_t **pp,
-                        mob_node *n, size_t *arena_pos)
+static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const uint8_t **pp, mob_node *n,
+                        size_t *arena_pos, perr *e)
 {
-    const uint8_t *start = ++p;
-    if (d->utf8_ok) {
-        p = scan_text(p, end);
-        if (p < end && *p == '"') {
-            n->escaped = 0;
-            n->v.s = start;
-            n->len = (uint32_t)(p - start);
-            *pp = p + 1;
-            return 0;
-        }
-        /* escape, control byte or end: the loop below deals with them */
+    const uint8_t *start = ++p, *bad;
+    int high = 0;
+    p = scan_run(p, end, &high);
+    if (high && (bad = utf8_first_invalid(start, (size_t)(p - start)))) SFAIL(MOBSTORE_E_UTF8, DETAIL_UTF8, bad, 0);
+    if (p >= end) SFAIL(MOBSTORE_E_SYNTAX, DETAIL_EOS, end, 0);
+    if (*p == '"') {
+        n->escaped = 0;
+        n->v.s = start;
+        n->len = (uint32_t)(p - start);
+        *pp = p + 1;
+        return 0;
     }
-    for (;;) {
-        p = scan_plain(p, end);
-        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
-        uint8_t c = *p;
-        if (c == '"') {
-            n->escaped = 0;
-            n->v.s = start;
-            n->len = (uint32_t)(p - start);
-            *pp = p + 1;
-            return 0;
-        }
-        if (c == '\\') break;
-        if (c < 0x20) FAIL(MOBSTORE_E_CONTROL, p, "raw control character in a string");
-        if (c >= 0x80) {
-            int k = utf8_seq(p, end);
-            if (!k) FAIL(MOBSTORE_E_UTF8, p, "invalid UTF-8");
-            p += k;
-        } else {
-            p++;
-        }
-    }
+    if (*p != '\\') SFAIL(MOBSTORE_E_CONTROL, DETAIL_CONTROL, p, *p);
     /* escape found: decode into the arena */
     uint8_t *o0 = d->arena + *arena_pos, *o = o0;
     memcpy(o, start, (size_t)(p - start));
     o += p - start;
     for (;;) {
-        const uint8_t *q = scan_plain(p, end);
-        memcpy(o, p, (size_t)(q - p));
-        o += q - p;
-        p = q;
-        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
         uint8_t c = *p;
         if (c == '"') break;
-        if (c == '\\') {
-            if (end - p < 2) FAIL(MOBSTORE_E_SYNTAX, p, "end of input inside a string");
-            uint8_t e = p[1];
-            const uint8_t *esc = p;
-            p += 2;
-            switch (e) {
-            case '"': *o++ = '"'; break;
-            case '\\': *o++ = '\\'; break;
-            case '/': *o++ = '/'; break;
-            case 'b': *o++ = '\b'; break;
-            case 'f': *o++ = '\f'; break;
-            case 'n': *o++ = '\n'; break;
-            case 'r': *o++ = '\r'; break;
-            case 't': *o++ = '\t'; break;
-            case 'u': {
-                uint32_t cp, lo;
-                if (read_hex4(p, end, &cp)) FAIL(MOBSTORE_E_ESCAPE, esc, "bad \\u escape");
-                p += 4;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) FAIL(MOBSTORE_E_ESCAPE, esc, "lone trailing surrogate");
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
-                        FAIL(MOBSTORE_E_ESCAPE, esc, "lone leading surrogate");
-                    if (read_hex4(p + 2, end, &lo)) FAIL(MOBSTORE_E_ESCAPE, p, "bad \\u escape");
-                    if (lo < 0xDC00 || lo > 0xDFFF) FAIL(MOBSTORE_E_ESCAPE, esc, "lone leading surrogate");
-                    p += 6;
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                }
-                o = put_utf8(o, cp);
-                break;
+        if (c != '\\') SFAIL(MOBSTORE_E_CONTROL, DETAIL_CONTROL, p, c);
+        const uint8_t *esc = p;
+        if (end - p < 2) SFAIL(MOBSTORE_E_SYNTAX, DETAIL_EOS, end, 0);
+        uint8_t x = p[1];
+        p += 2;
+        switch (x) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (read_hex4(p, end, &cp)) SFAIL(MOBSTORE_E_ESCAPE, DETAIL_UESCAPE, esc, 0);
+            p += 4;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) SFAIL(MOBSTORE_E_ESCAPE, DETAIL_SURROGATE, esc, cp);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || read_hex4(p + 2, end, &lo) || lo < 0xDC00 ||
+                    lo > 0xDFFF)
+                    SFAIL(MOBSTORE_E_ESCAPE, DETAIL_SURROGATE, esc, cp);
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
-            default:
-                FAIL(MOBSTORE_E_ESCAPE, esc, "invalid escape");
-            }
-            continue;
+            o = put_utf8(o, cp);
+            break;
         }
-        if (c < 0x20) FAIL(MOBSTORE_E_CONTROL, p, "raw control character in a string");
-        if (c >= 0x80) {
-            int k = utf8_seq(p, end);
-            if (!k) FAIL(MOBSTORE_E_UTF8, p, "invalid UTF-8");
-            memcpy(o, p, (size_t)k);
-            o += k;
-            p += k;
-        } else {
-            *o++ = c;
-            p++;
+        default:
+            SFAIL(MOBSTORE_E_ESCAPE, DETAIL_ESCAPE, esc, 0);
         }
+        const uint8_t *run = p;
+        high = 0;
+        p = scan_run(p, end, &high);
+        if (high && (bad = utf8_first_invalid(run, (size_t)(p - run)))) SFAIL(MOBSTORE_E_UTF8, DETAIL_UTF8, bad, 0);
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (p >= end) SFAIL(MOBSTORE_E_SYNTAX, DETAIL_EOS, end, 0);
     }
     n->escaped = 1;
     n->v.s = o0;
@@ -594,23 +534,117 @@ static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
+static int is_ident(const uint8_t *s, uint32_t n)
+{
+    if (!n) return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        int alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        if (!alpha && !(i && c >= '0' && c <= '9')) return 0;
+    }
+    return 1;
+}
+
+/* One step of a JSON path: ".key" for identifier keys, "[\"key\"]" (serde
+ * escapes) for others, "[i]" for array indices. */
+int mob_path_key(mob_out *o, const uint8_t *s, uint32_t n, int escaped)
+{
+    if (is_ident(s, n)) {
+        if (mob_out_byte(o, '.')) return MOBSTORE_E_NOMEM;
+        return mob_out_bytes(o, s, n);
+    }
+    if (mob_out_byte(o, '[') || mob_out_string(o, s, n, escaped)) return MOBSTORE_E_NOMEM;
+    return mob_out_byte(o, ']');
+}
+
+int mob_path_index(mob_out *o, uint64_t i)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "[%llu]", (unsigned long long)i);
+    return mob_out_bytes(o, buf, (size_t)n);
+}
+
+/* The parse state an error message needs: the container stack, each
+ * container's current key node, and whether a member value is being parsed. */
+typedef struct {
+    uint32_t stack[MOBSTORE_MAX_DEPTH];
+    uint32_t key[MOBSTORE_MAX_DEPTH];
+    uint8_t invalue[MOBSTORE_MAX_DEPTH];
+    int depth;
+} pstate;
+
+/* d->msg = "invalid JSON at byte N ($.path): <detail>"; returns code. */
+static int syntax_error(mob_doc *d, const pstate *ps, int code, const uint8_t *at, const char *detail, uint32_t arg)
+{
+    mob_out *m = &d->msg;
+    char head[64];
+    m->len = 0;
+    m->oom = 0;
+    d->err = code;
+    d->err_off = (size_t)(at - d->input);
+    int hn = snprintf(head, sizeof head, "invalid JSON at byte %zu ($", d->err_off);
+    if (mob_out_bytes(m, head, (size_t)hn)) goto nomem;
+    for (int l = 0; l < ps->depth; l++) {
+        if (!ps->invalue[l]) break;
+        const mob_node *c = &d->nodes[ps->stack[l]];
+        if (c->type == J_ARR) {
+            if (mob_path_index(m, c->len - 1)) goto nomem;
+        } else {
+            const mob_node *k = &d->nodes[ps->key[l]];
+            if (mob_path_key(m, k->v.s, k->len, k->escaped)) goto nomem;
+        }
+    }
+    if (mob_out_bytes(m, "): ", 3)) goto nomem;
+    char buf[64];
+    if (code == MOBSTORE_E_CONTROL) {
+        snprintf(buf, sizeof buf, "raw control character U+%04X in a string", (unsigned)arg);
+        detail = buf;
+    } else if (code == MOBSTORE_E_ESCAPE && arg) {
+        snprintf(buf, sizeof buf, "lone surrogate escape \\u%04x", (unsigned)arg);
+        detail = buf;
+    }
+    if (mob_out_cstr(m, detail) || mob_out_byte(m, 0)) goto nomem;
+    m->len--;
+    return code;
+nomem:
+    d->err = MOBSTORE_E_NOMEM;
+    return MOBSTORE_E_NOMEM;
+}
+
+#define FAIL(code, at, detail) return syntax_error(d, &ps, (code), (at), (detail), 0)
+
+static const char *const STRING_DETAIL[] = {
+    [DETAIL_EOS] = "end of input inside a string",
+    [DETAIL_UTF8] = "invalid UTF-8",
+    [DETAIL_ESCAPE] = "invalid escape",
+    [DETAIL_UESCAPE] = "invalid \\u escape",
+    [DETAIL_CONTROL] = "", [DETAIL_SURROGATE] = "",
+};
+
 int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
 {
-    uint32_t stack[MOBSTORE_MAX_DEPTH];
-    int depth = 0;
+    pstate ps;
+    ps.depth = 0;
     size_t arena_pos = 0;
     const uint8_t *p = input, *end = input + len;
     int rc;
+    perr e;
 
     d->input = input;
     d->input_len = len;
     d->count = 0;
     d->err = 0;
     d->err_off = 0;
-    d->err_detail = NULL;
-    if (len >= MOBSTORE_MAX_MESSAGE_BYTES) FAIL(MOBSTORE_E_TOO_LARGE, p, "message too large");
-    if ((rc = mob_doc_reserve(d, len))) FAIL(rc, p, "out of memory");
-    d->utf8_ok = utf8_prechecked(input, len);
+    if (len >= MOBSTORE_MAX_MESSAGE_BYTES) {
+        d->msg.len = 0;
+        d->err = MOBSTORE_E_TOO_LARGE;
+        if (mob_out_cstr(&d->msg, "message too large") || mob_out_byte(&d->msg, 0)) return MOBSTORE_E_NOMEM;
+        return MOBSTORE_E_TOO_LARGE;
+    }
+    if ((rc = mob_doc_reserve(d, len))) {
+        d->err = MOBSTORE_E_NOMEM;
+        return MOBSTORE_E_NOMEM;
+    }
     mob_node *nodes = d->nodes;
 
     p = skip_ws(p, end);
@@ -618,7 +652,10 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
         /* ---- a value starts at p ---- */
         if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
         if (d->count >= d->nodes_cap) {
-            if (reserve_nodes(d, (size_t)d->count + 1)) FAIL(MOBSTORE_E_NOMEM, p, "out of memory");
+            if (reserve_nodes(d, (size_t)d->count + 1)) {
+                d->err = MOBSTORE_E_NOMEM;
+                return MOBSTORE_E_NOMEM;
+            }
             nodes = d->nodes;
         }
         uint32_t ni = d->count++;
@@ -630,24 +667,29 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
         case '{':
         case '[':
             /* serde_json: the 128th nested container fails (127 allowed) */
-            if (depth >= MOBSTORE_MAX_DEPTH - 1) FAIL(MOBSTORE_E_DEPTH, p, "nesting deeper than 127 levels");
+            if (ps.depth >= MOBSTORE_MAX_DEPTH - 1) FAIL(MOBSTORE_E_DEPTH, p, "nesting deeper than 127 levels");
             n->type = *p == '{' ? J_OBJ : J_ARR;
-            stack[depth++] = ni;
+            ps.stack[ps.depth] = ni;
+            ps.invalue[ps.depth] = 0;
+            ps.depth++;
             p = skip_ws(p + 1, end);
             if (p < end && *p == (n->type == J_OBJ ? '}' : ']')) {
-                depth--;
+                ps.depth--;
                 n->next = d->count;
                 n->src_end = (uint32_t)(p + 1 - input);
                 p++;
                 break; /* empty container is a finished value */
             }
             n->len = 1;
-            if (n->type == J_ARR) continue; /* first element */
-            if (p >= end || *p != '"') FAIL(MOBSTORE_E_SYNTAX, p, "expected an object key");
+            if (n->type == J_ARR) {
+                ps.invalue[ps.depth - 1] = 1;
+                continue; /* first element */
+            }
             goto key;
         case '"':
             n->type = J_STR;
-            if ((rc = parse_string(d, p, end, &p, n, &arena_pos))) return rc;
+            if ((rc = parse_string(d, p, end, &p, n, &arena_pos, &e)))
+                return syntax_error(d, &ps, rc, e.at, STRING_DETAIL[e.detail], e.arg);
             n->next = ni + 1;
             n->src_end = (uint32_t)(p - input);
             break;
@@ -671,8 +713,11 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
                 mob_number num;
                 const uint8_t *stop = p;
                 rc = mob_parse_number(p, end, &stop, &num);
-                if (rc) FAIL(rc, rc == MOBSTORE_E_NUMBER_RANGE ? p : stop,
-                             rc == MOBSTORE_E_NUMBER_RANGE ? "number out of range" : "invalid number");
+                /* a number followed by a digit, '.', 'e' or 'E' is malformed as a whole */
+                if ((!rc || rc == MOBSTORE_E_NUMBER_RANGE) && stop < end &&
+                    ((*stop >= '0' && *stop <= '9') || *stop == '.' || *stop == 'e' || *stop == 'E'))
+                    rc = MOBSTORE_E_NUMBER;
+                if (rc) FAIL(rc, p, rc == MOBSTORE_E_NUMBER_RANGE ? "number out of range" : "invalid number");
                 n->type = J_NUM;
                 n->numkind = (uint8_t)num.kind;
                 if (num.kind == MOB_NUM_U64) n->v.u = num.u;
@@ -691,48 +736,55 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
         /* ---- a value just ended; continue or close containers ---- */
         for (;;) {
             p = skip_ws(p, end);
-            if (depth == 0) {
+            if (ps.depth == 0) {
                 if (p != end) FAIL(MOBSTORE_E_TRAILING, p, "trailing characters after the JSON value");
                 return 0;
             }
-            mob_node *top = &nodes[stack[depth - 1]];
+            mob_node *top = &nodes[ps.stack[ps.depth - 1]];
+            ps.invalue[ps.depth - 1] = 0;
             if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
             if (*p == ',') {
                 p = skip_ws(p + 1, end);
                 top->len++;
-                if (top->type == J_ARR) goto next_value;
-                if (p >= end || *p != '"') FAIL(MOBSTORE_E_SYNTAX, p, "expected an object key");
+                if (top->type == J_ARR) {
+                    ps.invalue[ps.depth - 1] = 1;
+                    goto next_value;
+                }
                 goto key;
             }
             if (*p == (top->type == J_OBJ ? '}' : ']')) {
-                uint32_t ti = stack[--depth];
+                ps.depth--;
                 top->next = d->count;
                 top->src_end = (uint32_t)(p + 1 - input);
-                if (top->type == J_OBJ) {
-                    uint32_t dup;
-                    if (has_duplicate(d, ti, &dup))
-                        FAIL(MOBSTORE_E_DUPLICATE_KEY, input + nodes[dup].src, "duplicate key");
-                }
                 p++;
                 continue;
             }
             FAIL(MOBSTORE_E_SYNTAX, p, top->type == J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'");
         }
     key : {
+        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
+        if (*p != '"') FAIL(MOBSTORE_E_SYNTAX, p, "expected an object key");
         if (d->count >= d->nodes_cap) {
-            if (reserve_nodes(d, (size_t)d->count + 1)) FAIL(MOBSTORE_E_NOMEM, p, "out of memory");
+            if (reserve_nodes(d, (size_t)d->count + 1)) {
+                d->err = MOBSTORE_E_NOMEM;
+                return MOBSTORE_E_NOMEM;
+            }
             nodes = d->nodes;
         }
         uint32_t ki = d->count++;
         mob_node *k = &nodes[ki];
         k->type = J_STR;
         k->src = (uint32_t)(p - input);
-        if ((rc = parse_string(d, p, end, &p, k, &arena_pos))) return rc;
+        if ((rc = parse_string(d, p, end, &p, k, &arena_pos, &e)))
+            return syntax_error(d, &ps, rc, e.at, STRING_DETAIL[e.detail], e.arg);
         k->next = ki + 1;
         k->src_end = (uint32_t)(p - input);
         p = skip_ws(p, end);
-        if (p >= end || *p != ':') FAIL(MOBSTORE_E_SYNTAX, p, "expected ':'");
+        if (p >= end) FAIL(MOBSTORE_E_SYNTAX, p, "unexpected end of input");
+        if (*p != ':') FAIL(MOBSTORE_E_SYNTAX, p, "expected ':'");
         p = skip_ws(p + 1, end);
+        ps.key[ps.depth - 1] = ki;
+        ps.invalue[ps.depth - 1] = 1;
     }
     next_value:;
     }

@@ -1,14 +1,16 @@
 /* numbers.c -- serde_json's number parsing and shortest float output.
  *
- * Parsing mirrors serde_json 1.0.14x without `float_roundtrip` (FORMAT.md
- * §2.3): integers stay u64/i64 when they fit, floats are (double)significand
- * times/divided by one table power of ten -- deliberately NOT correctly
+ * Parsing mirrors serde_json 1.0.150 without `float_roundtrip` (serde-rs/json
+ * src/de.rs:462-660, 816-880 at v1.0.150): integers stay u64/i64 when they
+ * fit, floats are (double)significand times/divided by one table power of
+ * ten -- deliberately NOT correctly
  * rounded, because meerkat's digests depend on this exact rounding.
  *
  * Output of finite doubles is the shortest decimal that round-trips, closest
  * to the exact value (ties to even digit), found with the Schubfach method
  * (R. Giulietti, "The Schubfach way to render doubles", 2020); layout rules
- * are zmij's format_finite as used by serde_json (FORMAT.md §2.3).
+ * are zmij's format_finite as used by serde_json (dtolnay/zmij src/lib.rs:1217
+ * at 1.0.16).
  *
  * Nothing here allocates; all buffers are caller-owned.
  */
@@ -115,11 +117,11 @@ static int parse_exponent(const uint8_t *p, const uint8_t *end, const uint8_t **
         int32_t digit = *p - '0';
         if (exp >= INT32_MAX / 10 && (exp > INT32_MAX / 10 || digit > INT32_MAX % 10)) {
             /* serde parse_exponent_overflow: +inf is an error, else +-0.0 */
+            while (p < end && is_digit(*p)) p++; /* *stop = the token's end, also on error */
             if (significand != 0 && positive_exp) {
                 *stop = p;
                 return MOBSTORE_E_NUMBER_RANGE;
             }
-            while (p < end && is_digit(*p)) p++;
             *stop = p;
             *out = positive ? 0.0 : -0.0;
             return 0;

@@ -39,6 +39,9 @@ struct mobstore_ctx {
     size_t err_index;
     size_t err_off;
     char err_text[192];
+    const char *err_msg;    /* err_text, or the decoder's message in doc.msg */
+    const char *jcs_detail; /* a jcs error's detail (owned by jcs), or NULL */
+    int jcs_failed;         /* the error came from jcs.c */
 };
 
 const char *mobstore_canon_spec(void) { return MOBSTORE_CANON_SPEC; }
@@ -46,6 +49,7 @@ const char *mobstore_canon_spec(void) { return MOBSTORE_CANON_SPEC; }
 mobstore_ctx *mobstore_ctx_new(void)
 {
     mobstore_ctx *c = calloc(1, sizeof *c);
+    if (c) c->err_msg = c->err_text;
     return c;
 }
 
@@ -62,7 +66,10 @@ void mobstore_ctx_free(mobstore_ctx *ctx)
 void mobstore_ctx_trim(mobstore_ctx *ctx)
 {
     if (!ctx) return;
-    if (ctx->doc.nodes_cap > 65536) mob_doc_free(&ctx->doc);
+    if (ctx->doc.nodes_cap > 65536) {
+        mob_doc_free(&ctx->doc);
+        ctx->err_msg = ctx->err_text;
+    }
     mob_jcs_trim(ctx->jcs);
     if (ctx->out.cap > (1u << 20)) {
         free(ctx->out.buf);
@@ -76,6 +83,8 @@ void mobstore_ctx_trim(mobstore_ctx *ctx)
     }
 }
 
+/* The jcs profile's error kinds (jcs.c reports a kind, an offset and a
+ * detail; engine/_jcs_py.py words the same text). */
 static const char *code_text(int code)
 {
     switch (code) {
@@ -97,19 +106,29 @@ static const char *code_text(int code)
     return "error";
 }
 
+/* The error text: for the meerkat profiles the decoder's own (d->msg, naming
+ * the path and what was allowed, as the Python reference words it); for jcs
+ * its kind, detail and byte offset; else one for the code. */
 static int set_error(mobstore_ctx *ctx, int code, size_t index)
 {
     ctx->err = code;
     ctx->err_index = index;
     ctx->err_off = ctx->doc.err_off;
-    const char *detail = ctx->doc.err_detail;
-    if (!detail || code == MOBSTORE_E_ARG) detail = code_text(code);
-    if (code == MOBSTORE_E_ARG || code == MOBSTORE_E_NOMEM)
-        snprintf(ctx->err_text, sizeof ctx->err_text, "%s", detail);
-    else if (strcmp(detail, code_text(code)) == 0)
-        snprintf(ctx->err_text, sizeof ctx->err_text, "%s at byte %zu", detail, ctx->err_off);
-    else
-        snprintf(ctx->err_text, sizeof ctx->err_text, "%s: %s at byte %zu", code_text(code), detail, ctx->err_off);
+    ctx->err_msg = ctx->err_text;
+    if (code == MOBSTORE_E_ARG || code == MOBSTORE_E_NOMEM) {
+        snprintf(ctx->err_text, sizeof ctx->err_text, "%s", code_text(code));
+    } else if (ctx->jcs_failed) {
+        const char *detail = ctx->jcs_detail ? ctx->jcs_detail : code_text(code);
+        if (strcmp(detail, code_text(code)) == 0)
+            snprintf(ctx->err_text, sizeof ctx->err_text, "%s at byte %zu", detail, ctx->err_off);
+        else
+            snprintf(ctx->err_text, sizeof ctx->err_text, "%s: %s at byte %zu", code_text(code), detail,
+                     ctx->err_off);
+    } else if (ctx->doc.err == code && ctx->doc.msg.len) {
+        ctx->err_msg = (const char *)ctx->doc.msg.buf;
+    } else {
+        snprintf(ctx->err_text, sizeof ctx->err_text, "%s", code_text(code));
+    }
     return code;
 }
 
@@ -119,18 +138,24 @@ static void clear_error(mobstore_ctx *ctx)
     ctx->err_index = 0;
     ctx->err_off = 0;
     ctx->err_text[0] = 0;
+    ctx->err_msg = ctx->err_text;
+    ctx->jcs_detail = NULL;
+    ctx->jcs_failed = 0;
+    ctx->doc.err = 0;
+    ctx->doc.msg.len = 0;
     ctx->out.oom = 0;
 }
 
 static int valid_profile(int p)
 {
-    return p == MOBSTORE_PROFILE_F3 || p == MOBSTORE_PROFILE_F2 || p == MOBSTORE_PROFILE_BARE ||
+    int base = p & ~MOBSTORE_DECODE_STRICT;
+    return base == MOBSTORE_PROFILE_F3 || base == MOBSTORE_PROFILE_F2 || base == MOBSTORE_PROFILE_BARE ||
            p == MOBSTORE_PROFILE_JCS;
 }
 
 /* One message's canonical bytes appended to o: the meerkat profiles
- * (message.c) or jcs (jcs.c, whose error position goes where set_error
- * reads it). */
+ * (message.c) or jcs (jcs.c, whose error position and detail go where
+ * set_error reads them). */
 static int canon_one(mobstore_ctx *ctx, mob_out *o, const uint8_t *msg, size_t len, int profile)
 {
     if (profile != MOBSTORE_PROFILE_JCS) return mob_canonical_message(&ctx->doc, o, msg, len, profile);
@@ -138,7 +163,8 @@ static int canon_one(mobstore_ctx *ctx, mob_out *o, const uint8_t *msg, size_t l
     int rc = mob_jcs_message(ctx->jcs, o, msg, len);
     if (rc) {
         ctx->doc.err_off = mob_jcs_error_offset(ctx->jcs);
-        ctx->doc.err_detail = mob_jcs_error_detail(ctx->jcs);
+        ctx->jcs_detail = mob_jcs_error_detail(ctx->jcs);
+        ctx->jcs_failed = 1;
     }
     return rc;
 }
@@ -150,7 +176,6 @@ int mobstore_canonical(mobstore_ctx *ctx, const char *msg, size_t len, int profi
     clear_error(ctx);
     if (out) *out = NULL;
     if (out_len) *out_len = 0;
-    ctx->doc.err_detail = NULL;
     ctx->doc.err_off = 0;
     if (!out || !out_len || (!msg && len) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
     ctx->out.len = 0;
@@ -245,7 +270,6 @@ int mobstore_transcript_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, uint64
 {
     if (!ctx) return MOBSTORE_E_ARG;
     clear_error(ctx);
-    ctx->doc.err_detail = NULL;
     if (!state || !count || (n && (!data || !lens)) || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
     mobstore_sha256 work = *state;
@@ -429,7 +453,6 @@ int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t
 {
     if (!ctx) return MOBSTORE_E_ARG;
     clear_error(ctx);
-    ctx->doc.err_detail = NULL;
     if (!out_hex || (n && (!data || !lens)) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
     msg_src src = {(const uint8_t *)data, NULL, 0, lens};
     return digest_src(ctx, &src, n, profile, out_hex);
@@ -447,7 +470,6 @@ int mobstore_transcript_digest_ptrs(mobstore_ctx *ctx, const char *const *ptrs, 
 {
     if (!ctx) return MOBSTORE_E_ARG;
     clear_error(ctx);
-    ctx->doc.err_detail = NULL;
     if (!out_hex || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
     msg_src src = {NULL, ptrs, bias, lens};
@@ -459,7 +481,6 @@ int mobstore_transcript_absorb_ptrs(mobstore_ctx *ctx, mobstore_sha256 *state, u
 {
     if (!ctx) return MOBSTORE_E_ARG;
     clear_error(ctx);
-    ctx->doc.err_detail = NULL;
     if (!state || !count || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
     msg_src src = {NULL, ptrs, bias, lens};
@@ -482,7 +503,6 @@ int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, u
 {
     if (!ctx) return MOBSTORE_E_ARG;
     clear_error(ctx);
-    ctx->doc.err_detail = NULL;
     if (!state || !count || !next_at || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) ||
         (n_at && (!at || !hex_out)) || *next_at > n_at || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
@@ -532,4 +552,4 @@ int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, u
 int mobstore_ctx_error_code(const mobstore_ctx *ctx) { return ctx ? ctx->err : MOBSTORE_E_ARG; }
 size_t mobstore_ctx_error_index(const mobstore_ctx *ctx) { return ctx ? ctx->err_index : 0; }
 size_t mobstore_ctx_error_offset(const mobstore_ctx *ctx) { return ctx ? ctx->err_off : 0; }
-const char *mobstore_ctx_error_text(const mobstore_ctx *ctx) { return ctx ? ctx->err_text : "no context"; }
+const char *mobstore_ctx_error_text(const mobstore_ctx *ctx) { return ctx ? ctx->err_msg : "no context"; }

@@ -4,9 +4,9 @@
  * between calls (the context frees it).  Every writer returns 0 or
  * MOBSTORE_E_NOMEM; after an allocation failure o->oom stays set.
  *
- * Strings use serde_json's escape table (FORMAT.md §2.3): \" \\ \b \t \n
- * \f \r, other bytes < 0x20 as \u00xx (lowercase hex); nothing else is
- * escaped.  A string whose source had no escape is copied as is: the parser
+ * Strings use serde_json's escape table (serde-rs/json src/ser.rs, ESCAPE):
+ * \" \\ \b \t \n \f \r, other bytes < 0x20 as \u00xx (lowercase hex);
+ * nothing else is escaped.  A string whose source had no escape is copied as is: the parser
  * guarantees it holds no '"', '\\' or control byte.
  */
 #define MOBSTORE_CANON_INTERNAL 1
@@ -44,6 +44,8 @@ int mob_out_bytes(mob_out *o, const void *p, size_t n)
     o->len += n;
     return 0;
 }
+
+int mob_out_cstr(mob_out *o, const char *s) { return mob_out_bytes(o, s, strlen(s)); }
 
 int mob_out_byte(mob_out *o, uint8_t c)
 {
@@ -110,24 +112,50 @@ int mob_out_number(mob_out *o, const mob_node *n)
     return 0;
 }
 
-/* Shared recursion for Value (sorted) and compact (input order) output.
- * Depth is bounded by the parser's MOBSTORE_MAX_DEPTH.  `sbase` is the
- * first free slot of d->scratch, used as a stack of key orders. */
-static int out_tree(mob_out *o, mob_doc *d, uint32_t i, int sorted, uint32_t sbase)
+/* A float as serde_json writes it after `passes` more parse-and-write rounds
+ * (its parser is not correctly rounded, so a float can drift,
+ * meerkat-core/src/types.rs:177-204@c7b8518b4). */
+static int out_float(mob_out *o, double f, int passes)
+{
+    if (mob_out_reserve(o, 32)) return MOBSTORE_E_NOMEM;
+    char *w = (char *)o->buf + o->len;
+    size_t n = mob_format_double(f, w);
+    for (int k = 0; k < passes; k++) {
+        mob_number num;
+        const uint8_t *stop;
+        int rc = mob_parse_number((const uint8_t *)w, (const uint8_t *)w + n, &stop, &num);
+        if (rc) return rc; /* MOBSTORE_E_NUMBER_RANGE: the text overflows when read again */
+        /* zmij always writes a '.' or an exponent: the token reads back as a float.  When it
+         * reads back as the same double, every further round is the same text: stop here. */
+        if (memcmp(&num.f, &f, sizeof f) == 0) break;
+        f = num.f;
+        n = mob_format_double(f, w);
+    }
+    o->len += n;
+    return 0;
+}
+
+/* serde Value output.  Depth is bounded by the parser's MOBSTORE_MAX_DEPTH;
+ * `base` is the first free slot of d->scratch, used as a stack of key
+ * orders (2 slots per member: the sort needs a second half). */
+int mob_out_value(mob_out *o, mob_doc *d, uint32_t i, int passes, uint32_t base)
 {
     const mob_node *n = &d->nodes[i];
+    int rc;
     switch (n->type) {
     case J_NULL: return mob_out_bytes(o, "null", 4);
     case J_TRUE: return mob_out_bytes(o, "true", 4);
     case J_FALSE: return mob_out_bytes(o, "false", 5);
-    case J_NUM: return mob_out_number(o, n);
+    case J_NUM:
+        if (n->numkind == MOB_NUM_F64) return out_float(o, n->v.f, passes);
+        return mob_out_number(o, n);
     case J_STR: return mob_out_string(o, n->v.s, n->len, n->escaped);
     case J_ARR: {
         if (mob_out_byte(o, '[')) return MOBSTORE_E_NOMEM;
         uint32_t c = i + 1;
         for (uint32_t k = 0; k < n->len; k++) {
             if (k && mob_out_byte(o, ',')) return MOBSTORE_E_NOMEM;
-            if (out_tree(o, d, c, sorted, sbase)) return MOBSTORE_E_NOMEM;
+            if ((rc = mob_out_value(o, d, c, passes, base))) return rc;
             c = d->nodes[c].next;
         }
         return mob_out_byte(o, ']');
@@ -135,39 +163,22 @@ static int out_tree(mob_out *o, mob_doc *d, uint32_t i, int sorted, uint32_t sba
     case J_OBJ: {
         if (mob_out_byte(o, '{')) return MOBSTORE_E_NOMEM;
         uint32_t m = n->len;
-        if (sorted && m > 1) {
-            uint32_t *order = d->scratch + sbase;
-            mob_sort_keys(d, i, order);
-            for (uint32_t k = 0; k < m; k++) {
-                const mob_node *key = &d->nodes[order[k]];
-                if (k && mob_out_byte(o, ',')) return MOBSTORE_E_NOMEM;
-                if (mob_out_string(o, key->v.s, key->len, key->escaped)) return MOBSTORE_E_NOMEM;
-                if (mob_out_byte(o, ':')) return MOBSTORE_E_NOMEM;
-                if (out_tree(o, d, order[k] + 1, sorted, sbase + m)) return MOBSTORE_E_NOMEM;
-            }
-        } else {
-            uint32_t c = i + 1;
-            for (uint32_t k = 0; k < m; k++) {
-                const mob_node *key = &d->nodes[c];
-                if (k && mob_out_byte(o, ',')) return MOBSTORE_E_NOMEM;
-                if (mob_out_string(o, key->v.s, key->len, key->escaped)) return MOBSTORE_E_NOMEM;
-                if (mob_out_byte(o, ':')) return MOBSTORE_E_NOMEM;
-                if (out_tree(o, d, c + 1, sorted, sbase)) return MOBSTORE_E_NOMEM;
-                c = d->nodes[c + 1].next;
-            }
+        uint32_t *order = d->scratch + base;
+        if (m == 1) order[0] = i + 1;
+        else mob_sort_keys(d, i, order);
+        int first = 1;
+        for (uint32_t k = 0; k < m; k++) {
+            /* equal keys sort together in input order: a duplicate keeps its last value */
+            if (k + 1 < m && mob_key_cmp(&d->nodes[order[k]], &d->nodes[order[k + 1]]) == 0) continue;
+            const mob_node *key = &d->nodes[order[k]];
+            if (!first && mob_out_byte(o, ',')) return MOBSTORE_E_NOMEM;
+            first = 0;
+            if (mob_out_string(o, key->v.s, key->len, key->escaped)) return MOBSTORE_E_NOMEM;
+            if (mob_out_byte(o, ':')) return MOBSTORE_E_NOMEM;
+            if ((rc = mob_out_value(o, d, order[k] + 1, passes, base + 2 * m))) return rc;
         }
         return mob_out_byte(o, '}');
     }
     }
     return 0;
-}
-
-int mob_out_value(mob_out *o, mob_doc *d, uint32_t i)
-{
-    return out_tree(o, d, i, 1, 0);
-}
-
-int mob_out_compact(mob_out *o, mob_doc *d, uint32_t i)
-{
-    return out_tree(o, d, i, 0, 0);
 }

@@ -281,7 +281,9 @@ def _code_fingerprint() -> str:
     """Hash of everything that decides the bytes of a built fixture."""
     h = hashlib.sha256(f"{FIXTURE_VERSION}:{KNOBS.seed}:{engine.__version__}".encode())
     root = os.path.dirname(engine.__file__)
-    for name in ("schema.sql", "schema.py", "store.py", "demo.py", "_canon_py.py", "sessions.py", "receipts.py"):
+    canon = sorted(os.path.join("_canon_py", n) for n in os.listdir(os.path.join(root, "_canon_py")) if n.endswith(".py"))
+    for name in ("schema.sql", "schema.py", "store.py", "demo.py", "meerkat_model.json", *canon, "sessions.py",
+                 "receipts.py"):
         with open(os.path.join(root, name), "rb") as f:
             h.update(f.read())
     with open(os.path.abspath(__file__), "rb") as f:

@@ -1,4 +1,4 @@
-"""Canonical message bytes and transcript digests (FORMAT.md §1.4, §2).
+"""Canonical message bytes and transcript digests (docs/messages.md, docs/profiles.md).
 
 The only module that loads the native code (``engine._canon_native``, built
 from ``_native/`` by cffi) and the only owner of its ``ffi``/``lib``. When the
@@ -42,10 +42,15 @@ __all__ = [
 
 PROFILES = ("f3", "f2", "bare", "jcs")
 # Must equal MOBSTORE_CANON_SPEC in _native/canon.h; a mismatch means a stale build.
-NATIVE_SPEC = "mobstore-canon-4"
+NATIVE_SPEC = "mobstore-canon-5"
 
 _PROFILE_BYTE = {"f3": 3, "f2": 2, "bare": 0, "jcs": 74}  # = MOBSTORE_PROFILE_* (jcs: "J")
 _BYTE_PROFILE = {v: k for k, v in _PROFILE_BYTE.items()}
+# A strict transcript state (docs/messages.md, "Strict and lenient") sets this bit in the profile
+# byte of to_bytes(); the native calls take MOBSTORE_DECODE_STRICT in the profile argument.
+# jcs has no typed decode that could drop a key: strict changes nothing there.
+_STRICT_BIT = 0x80
+_NATIVE_STRICT = 256
 _PREFIX = {"f3": "sha256:", "f2": "sha256:", "bare": "", "jcs": "sha256:"}
 _STATE_MAGIC = b"MTS1"
 
@@ -63,6 +68,10 @@ def _load_native():
     for name in _NATIVE_NEEDS:
         if not hasattr(_canon_native.lib, name):
             return None, f"stale native build: no {name}; rebuild it"
+    model = _canon_native.ffi.string(_canon_native.lib.mobstore_model_sha256()).decode()
+    if model != _py.MODEL.digest:
+        return None, ("stale native build: its tables come from another engine/meerkat_model.json "
+                      f"(sha256 {model[:12]}, the file is {_py.MODEL.digest[:12]}); rebuild it")
     return _canon_native, None
 
 
@@ -130,9 +139,9 @@ if _native is not None:
     _digest_threads_from_env()
 
 
-def _py_canonical(data: bytes, profile: str) -> bytes:
+def _py_canonical(data: bytes, profile: str, strict: bool = False) -> bytes:
     """The Python reference of one profile (jcs has its own module)."""
-    return _jcs_py.canonical_message(data) if profile == "jcs" else _py.canonical_message(data, profile)
+    return _jcs_py.canonical_message(data) if profile == "jcs" else _py.canonical_message(data, profile, strict)
 
 
 def _check_profile(profile) -> int:
@@ -307,13 +316,16 @@ def message_bytes(message) -> bytes:
     raise InvalidInputError(f"a message must be a dict or JSON bytes/str, not {type(message).__name__}")
 
 
-def canonical_message(message, profile="f3") -> bytes:
-    """Canonical bytes of one message under ``profile``; InvalidInputError on bad input."""
+def canonical_message(message, profile="f3", *, strict=False) -> bytes:
+    """Canonical bytes of one message under ``profile``; InvalidInputError on bad input.
+    ``strict`` refuses keys meerkat's typed decode would drop instead of dropping them."""
     code = _check_profile(profile)
     data = message_bytes(message)
     if _native is None:
-        return _py_canonical(data, profile)
+        return _py_canonical(data, profile, strict)
     w = _work
+    if strict and profile != "jcs":
+        code |= _NATIVE_STRICT
     rc = lib.mobstore_canonical(w.ctx, data, len(data), code, w.outp, w.outl)
     if rc:
         raise _native_error(w, rc, False)
@@ -392,17 +404,20 @@ def transcript_digest(messages, profile="f3") -> str:
 class TranscriptState:
     """Streaming SHA-256 over b"[" + canonical messages joined by b"," (+ b"]" at digest time).
 
-    ``to_bytes()`` is ``b"MTS1"`` + profile byte (3 f3, 2 f2, 0 bare, 74 jcs) +
+    ``to_bytes()`` is ``b"MTS1"`` + profile byte (3 f3, 2 f2, 0 bare, 74 jcs; + 0x80 when strict) +
     message count (u64 big-endian) + the SHA-256 midstate (``b"MSS1"`` + H0..H7
     big-endian + total bytes u64 big-endian + the uncompressed tail); both
     implementations write and resume exactly these bytes.
     """
 
-    __slots__ = ("profile", "_code", "_sha", "_count")
+    __slots__ = ("profile", "strict", "_code", "_sha", "_count")
 
-    def __init__(self, profile: str, count: int, sha) -> None:
+    def __init__(self, profile: str, count: int, sha, strict: bool = False) -> None:
         self.profile = profile
-        self._code = _PROFILE_BYTE[profile]
+        # refuse keys the typed decode would drop (a session's decode="strict"); kept for jcs too
+        # (its decode drops nothing, so there it changes nothing)
+        self.strict = strict = bool(strict)
+        self._code = _PROFILE_BYTE[profile] | (_NATIVE_STRICT if strict and profile != "jcs" else 0)
         self._sha = sha  # native: mobstore_sha256 *; python: _py.Sha256
         if _native is None:
             self._count = count
@@ -415,7 +430,10 @@ class TranscriptState:
         return self._count if _native is None else int(self._count[0])
 
     @classmethod
-    def new(cls, profile="f3") -> TranscriptState:
+    def new(cls, profile="f3", *, strict=False) -> TranscriptState:
+        """An empty transcript. A ``strict`` state refuses messages with keys meerkat's typed
+        decode would drop (and keeps refusing them after to_bytes/from_bytes); the digest is
+        the same either way."""
         _check_profile(profile)
         if _native is None:
             sha = _py.Sha256()
@@ -423,7 +441,7 @@ class TranscriptState:
         else:
             sha = ffi.new("mobstore_sha256 *")
             lib.mobstore_transcript_init(sha)
-        return cls(profile, 0, sha)
+        return cls(profile, 0, sha, bool(strict))
 
     @classmethod
     def from_bytes(cls, data) -> TranscriptState:
@@ -432,7 +450,7 @@ class TranscriptState:
             data = bytes(data)
         except TypeError:
             raise InvalidInputError("transcript state must be bytes") from None
-        if len(data) < 13 or data[:4] != _STATE_MAGIC or data[4] not in _BYTE_PROFILE:
+        if len(data) < 13 or data[:4] != _STATE_MAGIC or data[4] & ~_STRICT_BIT not in _BYTE_PROFILE:
             raise InvalidInputError("malformed transcript state (bad header)")
         (count,) = struct.unpack(">Q", data[5:13])
         mid = data[13:]
@@ -445,7 +463,7 @@ class TranscriptState:
             sha = ffi.new("mobstore_sha256 *")
             if lib.mobstore_sha256_import(sha, mid, len(mid)) != 0:
                 raise InvalidInputError("malformed transcript state (bad SHA-256 midstate)")
-        return cls(_BYTE_PROFILE[data[4]], count, sha)
+        return cls(_BYTE_PROFILE[data[4] & ~_STRICT_BIT], count, sha, bool(data[4] & _STRICT_BIT))
 
     def absorb(self, messages) -> None:
         """Canonicalise and hash a batch, all-or-nothing: on a bad message
@@ -454,7 +472,7 @@ class TranscriptState:
             parts = []
             for i, m in enumerate(messages):
                 try:
-                    parts.append(_py_canonical(message_bytes(m), self.profile))
+                    parts.append(_py_canonical(message_bytes(m), self.profile, self.strict))
                 except InvalidInputError as exc:
                     raise InvalidInputError(f"message {i}: {exc}") from None
             if not parts:
@@ -487,7 +505,8 @@ class TranscriptState:
         return _PREFIX[self.profile] + ffi.string(w.hex, 64).decode("ascii")
 
     def to_bytes(self) -> bytes:
-        head = _STATE_MAGIC + bytes([self._code]) + struct.pack(">Q", self.count)
+        head = (_STATE_MAGIC + bytes([_PROFILE_BYTE[self.profile] | (_STRICT_BIT if self.strict else 0)])
+                + struct.pack(">Q", self.count))
         if _native is None:
             return head + self._sha.export()
         w = _work
@@ -496,13 +515,13 @@ class TranscriptState:
 
     def copy(self) -> TranscriptState:
         if _native is None:
-            return TranscriptState(self.profile, self._count, self._sha.copy())
+            return TranscriptState(self.profile, self._count, self._sha.copy(), self.strict)
         sha = ffi.new("mobstore_sha256 *")
         sha[0] = self._sha[0]
-        return TranscriptState(self.profile, self.count, sha)
+        return TranscriptState(self.profile, self.count, sha, self.strict)
 
     def __repr__(self) -> str:
-        return f"TranscriptState(profile={self.profile!r}, count={self.count})"
+        return f"TranscriptState(profile={self.profile!r}, count={self.count}, strict={self.strict})"
 
 
 class TranscriptCheckpoints:
@@ -555,7 +574,7 @@ class TranscriptCheckpoints:
         if _native is None:
             for body in bodies:
                 try:
-                    canon = _py.canonical_message(body, self.profile)
+                    canon = _py_canonical(body, self.profile)
                 except InvalidInputError as exc:
                     raise InvalidInputError(f"message {self._count}: {exc}") from None
                 self._sha.update(b"," + canon if self._count else canon)

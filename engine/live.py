@@ -56,9 +56,11 @@ class LiveSession:
     it; `pending` holds messages appended live and not yet written. Metadata is kept as
     compact JSON bytes (an immutable snapshot is then just a reference)."""
 
-    def __init__(self, session_id: str, profile: str, stored: Iterable[bytes], metadata_json: bytes):
+    def __init__(self, session_id: str, profile: str, stored: Iterable[bytes], metadata_json: bytes,
+                 strict: bool = True):
         self.session_id = session_id
         self.profile = profile
+        self.strict = strict  # the session's decode="strict" (docs/messages.md)
         self.stored: list[bytes] = []
         self.pending: list[bytes] = []
         self._stored_xxh = xxhash.xxh3_64()  # streaming over framed stored messages: O(delta) per commit

@@ -172,8 +172,9 @@ class RewritesMixin:
         if keep == count:
             return 0, None
         at = now_ms()
-        old_digest = digest.TranscriptState.from_bytes(state_bytes).digest()
-        state = digest.TranscriptState.new(profile)
+        old = digest.TranscriptState.from_bytes(state_bytes)
+        old_digest = old.digest()
+        state = digest.TranscriptState.new(profile, strict=old.strict)  # keeps the session's decode mode
         for chunk in _live_chunks(con, num, 0, keep):
             state.absorb([body for _index, body in chunk])
         (rewrite,) = con.execute(

@@ -326,10 +326,10 @@ def _load_for_live(store, session_id) -> tuple[Session, list[bytes]]:
         return session, store.raw_messages(session_id, 0, session.message_count)
 
 
-def _validated_bodies(messages, profile: str) -> list[bytes]:
+def _validated_bodies(messages, profile: str, strict: bool) -> list[bytes]:
     """Message bytes, checked now so a bad message fails append_live, not a later checkpoint."""
     bodies = normalise_messages(messages)
-    digest.TranscriptState.new(profile).absorb(bodies)
+    digest.TranscriptState.new(profile, strict=strict).absorb(bodies)
     return bodies
 
 
@@ -733,7 +733,8 @@ class PersistentSessionService(_SessionService):
     async def _load_live(self, session_id: str) -> None:
         session, bodies = await self._call(_load_for_live, session_id)
         if session_id not in self._live and not self._closing:
-            self._install(LiveSession(session_id, session.digest_profile, bodies, encode_metadata(session.metadata)[0]))
+            self._install(LiveSession(session_id, session.digest_profile, bodies, encode_metadata(session.metadata)[0],
+                                      strict=session.decode == "strict"))
 
     async def _activate(self, session_id: str) -> LiveSession:
         """The live session, loading it from the store (once, O(session)) if needed."""
@@ -838,7 +839,7 @@ class PersistentSessionService(_SessionService):
         while True:
             live = await self._activate(session_id)
             if bodies is None:
-                bodies = await self._run(_validated_bodies, encoded, live.profile)
+                bodies = await self._run(_validated_bodies, encoded, live.profile, live.strict)
             if self._live.get(session_id) is live:  # not discarded while we validated
                 break
         live.append(bodies)

@@ -69,7 +69,8 @@ def message_key(session_num: int, index: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Session:
-    """One session as stored. `digest` is the transcript digest in `digest_profile`."""
+    """One session as stored. `digest` is the transcript digest in `digest_profile`; `decode` is
+    "strict" (appends refuse keys meerkat's typed decode would drop) or "lenient" (docs/messages.md)."""
 
     id: str
     metadata: dict
@@ -78,6 +79,7 @@ class Session:
     updated_at_ms: int  # Unix time in milliseconds
     digest: str
     digest_profile: str = "f3"
+    decode: str = "strict"
 
     @property
     def created_at(self) -> int:
@@ -377,15 +379,22 @@ class SessionsMixin:
         session_id: str | None = None,
         messages: Iterable[dict | bytes] = (),
         digest_profile: str = "f3",
+        decode: str = "strict",
     ) -> str:
         """Create a session (a new UUIDv7 id unless given) with its metadata and optional
         first messages; returns its id. Atomic: committed on return, nothing written on error.
+
+        `decode="strict"` (the default) makes every append refuse a message holding a key meerkat's
+        typed decode would drop -- an unknown or retired field, a duplicated key -- with an error
+        naming it, so nothing is stored outside the digest; `decode="lenient"` stores such messages
+        and digests them as meerkat does (dropping the keys). docs/messages.md has the rules.
 
         Runs: INSERT INTO ms_sessions ...; INSERT INTO ms_bindings ...; INSERT INTO ms_messages ...
         """
         session_id = new_session_id() if session_id is None else check_id(session_id)
         if digest_profile not in digest.PROFILES:
             raise InvalidInputError(f"digest_profile must be one of {digest.PROFILES}, not {digest_profile!r}")
+        decode = _args.choice(decode, "decode", ("strict", "lenient"))
         body, facts = encode_metadata(metadata)
         bodies = normalise_messages(messages)
         at = now_ms()
@@ -396,7 +405,8 @@ class SessionsMixin:
             con.execute(
                 "INSERT INTO ms_sessions (id, created_at_ms, updated_at_ms, metadata_json, digest_profile, sha256_state) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, at, at, body, digest_profile, digest.TranscriptState.new(digest_profile).to_bytes()),
+                (session_id, at, at, body, digest_profile,
+                 digest.TranscriptState.new(digest_profile, strict=decode == "strict").to_bytes()),
             )
             con.execute(_UPSERT_BINDING, facts.row(session_id))
             self.log_event(con, "session_created", session_id, {"message_count": len(bodies)}, at)
@@ -641,12 +651,14 @@ class SessionsMixin:
 
 def _session_from_row(row) -> Session:
     sid, metadata_json, count, created, updated, state_bytes, profile = row
+    state = digest.TranscriptState.from_bytes(state_bytes)
     return Session(
         id=sid,
         metadata=orjson.loads(metadata_json) if metadata_json else {},
         message_count=count,
         created_at_ms=created,
         updated_at_ms=updated,
-        digest=digest.TranscriptState.from_bytes(state_bytes).digest(),
+        digest=state.digest(),
         digest_profile=profile,
+        decode="strict" if state.strict else "lenient",
     )

@@ -17,7 +17,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # meerkat's own realm files and JSON fixtures, vendored with their provenance (fixtures/meerkat/PROVENANCE.md)
 MEERKAT_DIR = os.path.join(HERE, "fixtures", "meerkat")
 # Transcript known answers (vectors/README.md says where each file comes from)
-SUPERSEDED_VECTORS = os.path.join(HERE, "vectors", "superseded-sample.jsonl")
+SAMPLE_VECTORS = os.path.join(HERE, "vectors", "meerkat-0.8.26-sample.jsonl")
+ORACLE_VECTORS = os.path.join(HERE, "vectors", "meerkat-0.8.26-oracle.jsonl")
+
+
+def vector_messages(row) -> list:
+    """A vector row's messages as bytes (an element {"hex": ...} is raw bytes, e.g. invalid UTF-8)."""
+    return [bytes.fromhex(m["hex"]) if isinstance(m, dict) else m.encode("utf-8") for m in row["messages"]]
 
 
 LONG_RUN_MARKERS = frozenset({"stress", "sanitize", "fuzz"})

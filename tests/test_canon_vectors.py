@@ -1,20 +1,22 @@
-"""Known-answer vectors for the canonical message form, run against every
-implementation in ``IMPLS`` (a module-like object with
-``canonical_message(data: bytes, profile) -> bytes`` and
-``transcript_digest(list[bytes], profile) -> str``).
+"""Known-answer vectors for the canonical message form, run against both implementations
+(``IMPLS``: the pure-Python reference and, when it is built, the native module through
+engine.digest; both take ``canonical_message(data: bytes, profile)`` and
+``transcript_digest(list[bytes], profile)``).
 
-* ``../shared/meerkat/vectors-sample.jsonl``: the 40 shared transcripts, all
-  three profiles (FORMAT.md §2.1).
-* ``tests/vectors/*.jsonl``: one message each, ``{"name", "profile",
-  "message", "canonical"}``; the expected bytes were written by hand from the
-  rules (FORMAT.md §2.3, the ``engine._canon_py`` docstring).
-* ``tests/vectors/bad_inputs.jsonl``: ``{"name", "message" | "message_hex",
-  "rule"}``; every implementation must raise ``InvalidInputError`` (and the
-  Python reference must name the rule).
+* ``vectors/meerkat-0.8.26-oracle.jsonl``: 2,404 transcripts and probes digested by meerkat's own
+  compiled types and digest functions (release v0.8.26), with the exact bytes hashed per message
+  (vectors/README.md says how they were made).
+* ``vectors/meerkat-0.8.26-sample.jsonl``: 40 transcripts with their f3, f2 and bare digests.
+* ``vectors/{strings,numbers,key_order,images,model}.jsonl``: one message each, ``{"name",
+  "profile", "message", "canonical"}``, written by hand from the rules in docs/messages.md.
+* ``vectors/bad_inputs.jsonl``: ``{"name", "message" | "message_hex", "error", "profiles"?,
+  "strict"?}``: every listed profile (all three by default) refuses the message, the first one
+  with exactly this error text; with ``strict`` only a strict decode refuses it.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import math
@@ -23,14 +25,18 @@ import struct
 
 import pytest
 
-from engine import _canon_py
+from engine import _canon_py, digest
 from engine.errors import InvalidInputError
 
-IMPLS = [pytest.param(_canon_py, id="python")]
+from .conftest import ORACLE_VECTORS, SAMPLE_VECTORS, vector_messages
+
+IMPLS = [pytest.param(_canon_py, id="python"),
+         pytest.param(digest, id="native", marks=pytest.mark.skipif(
+             digest.DIGEST_IMPL != "native", reason=f"native path not loaded: {digest.NATIVE_ERROR}"))]
+PROFILES = _canon_py.PROFILES
 
 HERE = os.path.dirname(__file__)
 VECTORS = os.path.join(HERE, "vectors")
-SHARED_VECTORS = os.path.join(HERE, "vectors", "superseded-sample.jsonl")
 GOOD_FILES = ["strings.jsonl", "numbers.jsonl", "key_order.jsonl", "images.jsonl", "model.jsonl"]
 
 
@@ -55,68 +61,85 @@ def _bad_bytes(row) -> bytes:
     return bytes.fromhex(row["message_hex"]) if "message_hex" in row else row["message"].encode("utf-8")
 
 
+def _strict(impl, data, profile):
+    if impl is _canon_py:
+        return _canon_py.canonical_message(data, profile, True)
+    return digest.canonical_message(data, profile, strict=True)
+
+
 @pytest.fixture(params=IMPLS)
 def impl(request):
     return request.param
 
 
-# ---------------------------------------------------------------- shared vectors
+# ---------------------------------------------------------------- meerkat's compiled types
 
-@pytest.mark.parametrize("profile", _canon_py.PROFILES)
+_ORACLE = _lines(ORACLE_VECTORS)
+
+
+def test_oracle_vectors_are_complete():
+    """The file holds what its provenance says (tests/vectors/README.md)."""
+    assert len(_ORACLE) == 2404
+    kinds = collections.Counter(row["name"].split("/")[0] for row in _ORACLE)
+    assert kinds == {"transcript": 2000, "probe": 404}
+    counts = collections.Counter((p, row[p] if row[p] in ("reject", "nondeterministic") else "digest")
+                                 for row in _ORACLE for p in PROFILES)
+    assert counts[("f3", "digest")] == 1798 + 311 and counts[("f3", "reject")] == 202 + 93
+    assert counts[("f2", "digest")] == 1354 + 292 and counts[("f2", "reject")] == 646 + 112
+    assert counts[("bare", "digest")] == 1699 + 297 and counts[("bare", "nondeterministic")] == 99 + 14
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_oracle_vectors(impl, profile):
+    """Every transcript digests as meerkat's compiled code digests it, or is refused where meerkat
+    refuses it (bare's "nondeterministic": a missing created_at decoded as the current time, for
+    which no digest is reproducible; mobstore refuses those too)."""
+    wrong = []
+    for row in _ORACLE:
+        want = "reject" if row[profile] in ("reject", "nondeterministic") else row[profile]
+        try:
+            got = impl.transcript_digest(vector_messages(row), profile)
+        except InvalidInputError as exc:
+            got = "reject (%s)" % exc
+        if got != want and not (want == "reject" and got.startswith("reject")):
+            wrong.append("%s: want %s, got %s" % (row["name"], want, got[:200]))
+    assert not wrong, "%d of %d differ:\n%s" % (len(wrong), len(_ORACLE), "\n".join(wrong[:10]))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_oracle_vectors_per_message_bytes(impl, profile):
+    """Finer than the digests: the exact bytes meerkat hashes for each message."""
+    wrong = []
+    for row in _ORACLE:
+        canon = row[profile + "_canonical"]
+        if canon is None:
+            continue
+        for i, message in enumerate(vector_messages(row)):
+            got = impl.canonical_message(message, profile).decode("utf-8")
+            if got != canon[i]:
+                wrong.append("%s[%d]:\n want %s\n got  %s" % (row["name"], i, canon[i][:300], got[:300]))
+    assert not wrong, "%d differ:\n%s" % (len(wrong), "\n".join(wrong[:5]))
+
+
+# ---------------------------------------------------------------- the 40-transcript sample
+
+_SAMPLE = _lines(SAMPLE_VECTORS)
+
+
+def test_sample_vector_count():
+    assert len(_SAMPLE) == 40
+
+
+@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("index", range(40))
-def test_shared_vectors(impl, index, profile):
-    row = _lines(SHARED_VECTORS)[index]
-    messages = [m.encode("utf-8") for m in row["messages"]]
-    assert impl.transcript_digest(messages, profile) == row[profile]
-
-
-def test_shared_vector_count():
-    assert len(_lines(SHARED_VECTORS)) == 40
-
-
-REALM_0728 = os.path.join(HERE, "fixtures", "meerkat", "realm-0.7.28-attempted-turn.sqlite3")
-
-
-def test_real_meerkat_0728_head_revision(impl):
-    """The head strand of a real 0.7.28 realm hashes to its head_revision (f2;
-    no opaque slot, so f3 agrees). Its system message carries mutation_kind."""
-    import apsw
-    con = apsw.Connection(REALM_0728, flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        heads = list(con.execute("SELECT session_id, strand, head_revision, message_count FROM session_heads"))
-        assert heads
-        for sid, strand, revision, count in heads:
-            rows = [bytes(r[0]) if not isinstance(r[0], str) else r[0].encode() for r in con.execute(
-                "SELECT message_json FROM session_strand_messages WHERE session_id = ? AND strand = ? ORDER BY seq",
-                (sid, strand))][:count]
-            assert impl.transcript_digest(rows, "f2") == revision
-            assert impl.transcript_digest(rows, "f3") == revision
-    finally:
-        con.close()
-
-
-def test_meerkat_v088_fixture_revisions(impl):
-    """Revision strings of meerkat-core/tests/fixtures/v0_8_8_full_session.json
-    (FORMAT.md §2.1 [verified]): f2 over the typed re-serialisation, although
-    the fixture stores its messages with alphabetically sorted keys."""
-    def user(text, ts):
-        return ('{"content":"%s","created_at":"%s","role":"user"}' % (text, ts)).encode()
-    pre = user("fixture preamble: witness-v3 migration corpus", "2026-07-27T17:16:28.603127Z")
-    third = user("third fixture message", "2026-07-27T17:16:28.603232Z")
-    first = user("first fixture message", "2026-07-27T17:16:28.603231Z")
-    second = user("second fixture message", "2026-07-27T17:16:28.603232Z")
-    span = user("rewritten span", "2026-07-27T17:16:28.603232Z")
-    live = user("post-rewrite live head message", "2026-07-27T17:16:28.604063Z")
-    expect = [
-        ([pre, first, second, third], "6c14266362519a150ad92f1c7689921e07ed02a7d5a38b8b844cecced2af2623"),
-        ([pre, span, third], "ec0eaeefae5539421acac106bd34ddbcb4d1fca1aa982a50ba2eeb6b71f50b0d"),
-        ([pre, span, third, live], "a09430dab1c34f2762744fe3fdf0a240cff3e640ec449bac159f8c1fc595ed25"),
-        ([first, second], "d964084b917ce3ae5bb0c2796e65720604bf16b283ea01ce339dbc3624043e0b"),
-        ([span], "b7f5a32ff3e8d1a482573fe2716ff79394f9247e53a805df81f06dfddbae26ea"),
-    ]
-    for messages, digest in expect:
-        assert impl.transcript_digest(messages, "f2") == "sha256:" + digest
-        assert impl.transcript_digest(messages, "f3") == "sha256:" + digest
+def test_sample_vectors(impl, index, profile):
+    row = _SAMPLE[index]
+    messages = vector_messages(row)
+    if row[profile] == "reject":
+        with pytest.raises(InvalidInputError):
+            impl.transcript_digest(messages, profile)
+    else:
+        assert impl.transcript_digest(messages, profile) == row[profile]
 
 
 # ---------------------------------------------------------------- own vectors
@@ -133,14 +156,52 @@ def test_known_answer(impl, row):
 
 @pytest.mark.parametrize("row", _bad_cases())
 def test_bad_input_rejected(impl, row):
+    """The error names the JSON path, the field and what was allowed, in the same words on both
+    paths; a strict-only row is accepted by the lenient decode."""
     data = _bad_bytes(row)
-    for profile in _canon_py.PROFILES:
+    if row.get("strict"):
+        impl.canonical_message(data, "f3")  # the lenient decode drops the key
+        with pytest.raises(InvalidInputError) as info:
+            _strict(impl, data, "f3")
+        assert str(info.value) == row["error"]
+        return
+    profiles = row.get("profiles", list(PROFILES))
+    for profile in PROFILES:
+        if profile not in profiles:
+            impl.canonical_message(data, profile)
+            continue
         with pytest.raises(InvalidInputError) as info:
             impl.canonical_message(data, profile)
-        if impl is _canon_py:
-            assert row["rule"] in str(info.value), str(info.value)
-        with pytest.raises(InvalidInputError):
-            impl.transcript_digest([b'{"role":"system","content":"ok"}', data], profile)
+        if profile == profiles[0]:
+            assert str(info.value) == row["error"]
+        with pytest.raises(InvalidInputError) as info:
+            impl.transcript_digest([b'{"role":"user","content":"ok","created_at":"2026-01-01T00:00:00Z"}', data],
+                                   profile)
+        assert str(info.value).startswith("message 1: ")
+
+
+@pytest.mark.parametrize("message,error", [
+    # the errors of the brief's own examples, word for word
+    (b'{"content":"x"}', '$: missing field "role"'),
+    (b'{"role":"human"}',
+     '$.role: unknown role "human" (expected one of system, system_notice, user, block_assistant, tool_results)'),
+    (b'{"role":"block_assistant","blocks":[{"block_type":"img"}],"stop_reason":"end_turn"}',
+     '$.blocks[0].block_type: unknown assistant block type "img" (expected one of text, transcript, reasoning, '
+     'tool_use, server_tool_content, image)'),
+    (b'{"role":"user","content":"x","render_metadata":{"class":"x"}}',
+     '$.render_metadata.class: unknown variant "x" (expected one of user_prompt, peer_message, peer_request, '
+     'peer_response, external_event, flow_step, continuation, system_notice, tool_scope_notice, ops_progress)'),
+])
+def test_error_texts(impl, message, error):
+    with pytest.raises(InvalidInputError) as info:
+        impl.canonical_message(message, "f3")
+    assert str(info.value) == error
+
+
+def test_transcript_error_names_the_message(impl):
+    with pytest.raises(InvalidInputError) as info:
+        impl.transcript_digest([b'{"role":"user"}'], "f3")
+    assert str(info.value) == 'message 0: $: missing field "content"'
 
 
 @pytest.mark.parametrize("text", [
@@ -150,8 +211,9 @@ def test_bad_input_rejected(impl, row):
     '{"role":"user","content":[{"type":"structured","data":' + "[" * 100000 + "]" * 100000 + "}]}",
 ], ids=["arrays", "objects", "unclosed", "in-slot"])
 def test_huge_nesting_is_invalid_input(impl, text):
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError) as info:
         impl.canonical_message(text.encode(), "f3")
+    assert "nesting deeper than 127 levels" in str(info.value)
 
 
 def test_depth_boundary(impl):
@@ -179,10 +241,11 @@ def test_empty_transcript(impl):
 
 
 def test_framing_joins_with_commas(impl):
-    a = b'{"role":"system","content":"a"}'
+    a = b'{"role":"system","content":"a","created_at":"2026-01-02T03:04:05Z"}'
     b = b'{"content":"b","role":"user","created_at":"2026-01-02T03:04:05Z"}'
     body = b"[" + impl.canonical_message(a, "bare") + b"," + impl.canonical_message(b, "bare") + b"]"
-    assert body == b'[{"role":"system","content":"a"},{"role":"user","content":"b","created_at":"2026-01-02T03:04:05Z"}]'
+    assert body == (b'[{"role":"system","content":"a","created_at":"2026-01-02T03:04:05Z"},'
+                    b'{"role":"user","content":"b","created_at":"2026-01-02T03:04:05Z"}]')
     assert impl.transcript_digest([a, b], "bare") == hashlib.sha256(body).hexdigest()
 
 
@@ -194,17 +257,16 @@ def test_non_bytes_message_rejected():
 
 def test_bytes_like_accepted():
     data = b'{"role":"system","content":"c"}'
-    want = _canon_py.canonical_message(data, "bare")
-    assert _canon_py.canonical_message(bytearray(data), "bare") == want
-    assert _canon_py.canonical_message(memoryview(data), "bare") == want
+    want = _canon_py.canonical_message(data, "f3")
+    assert _canon_py.canonical_message(bytearray(data), "f3") == want
+    assert _canon_py.canonical_message(memoryview(data), "f3") == want
 
 
 def test_mutated_messages_raise_only_invalid_input(impl, rng):
     """Seeded mutations of valid messages: each either canonicalises or raises
     InvalidInputError (never RecursionError, UnicodeDecodeError, KeyError...)."""
     seeds = [row["message"].encode() for name in GOOD_FILES for row in _lines(os.path.join(VECTORS, name))]
-    if os.path.exists(SHARED_VECTORS):
-        seeds += [m.encode() for row in _lines(SHARED_VECTORS) for m in row["messages"]]
+    seeds += [m for row in _SAMPLE for m in vector_messages(row)]
     toks = [b'"', b"{", b"}", b"[", b"]", b",", b":", b"\\", b"\\ud800", b"-", b"0", b"1e999", b"null",
             b'"role"', b'"type"', b'"data"', b'"args"', b"\xff", b"\xc3", b"\x00", b'"image"', b'"inline"', b"-0"]
     accepted = 0
@@ -219,7 +281,7 @@ def test_mutated_messages_raise_only_invalid_input(impl, rng):
                 m[pos:pos] = rng.choice(toks)
             elif m:
                 m[min(pos, len(m) - 1)] = rng.randrange(256)
-        for profile in _canon_py.PROFILES:
+        for profile in PROFILES:
             try:
                 impl.canonical_message(bytes(m), profile)
                 accepted += 1
@@ -247,7 +309,8 @@ def test_parse_float_serde_rejects(token):
 
 
 def test_parse_float_serde_exact_in_fast_range(rng):
-    # FORMAT.md §2.3: digit strings < 2^53 with |effective exponent| <= 22 parse exactly
+    # serde_json's f64_from_parts (src/de.rs:624-660 at v1.0.150): digit strings < 2^53 with
+    # |effective exponent| <= 22 parse exactly
     for _ in range(2000):
         digits = rng.randrange(1, 1 << 53)
         exp = rng.randrange(-22, 23)

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine import InvalidInputError, Turn, _canon_py, digest, sessions
-from engine._canon_py_numbers import format_float
+from engine._canon_py import format_float
 
 from .conftest import fingerprint
 

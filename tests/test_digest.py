@@ -1,5 +1,5 @@
-"""engine.digest: public API, native-specific behaviour, and the shared
-known-answer vectors on both implementations (native and pure Python)."""
+"""engine.digest: public API, native-specific behaviour, strict transcript states, and meerkat's
+known-answer sample on both implementations (native and pure Python)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pytest
 from engine import _canon_py, digest
 from engine.errors import InvalidInputError
 
-VECTORS = os.path.join(os.path.dirname(__file__), "vectors", "superseded-sample.jsonl")
+from .conftest import SAMPLE_VECTORS, vector_messages
+
 NATIVE = digest.DIGEST_IMPL == "native"
 needs_native = pytest.mark.skipif(not NATIVE, reason=f"native path not loaded: {digest.NATIVE_ERROR}")
 
@@ -45,12 +46,13 @@ IMPLS = [pytest.param(digest, id=digest.DIGEST_IMPL), pytest.param(PURE, id="pyt
 
 
 def load_vectors():
-    with open(VECTORS, encoding="utf-8") as f:
+    with open(SAMPLE_VECTORS, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
 
+RUN_ID = "019fb032-f803-7f13-9b96-870ee10b4651"
 MSG = (b'{"role":"user","content":[{"type":"text","text":"hi"}],'
-       b'"identity":{"run_id":"r1"},"created_at":"2026-07-29T23:25:58.138145Z"}')
+       b'"identity":{"run_id":"019FB032F8037F139B96870EE10B4651"},"created_at":"2026-07-29T23:25:58.138145Z"}')
 TOOL = (b'{"role":"block_assistant","stop_reason":"tool_use","created_at":"2026-01-01T00:00:00Z",'
         b'"blocks":[{"block_type":"tool_use","data":{"id":"t","name":"n","args":{"b": 1.50, "a": [1e2]}}}]}')
 
@@ -64,10 +66,17 @@ def test_vectors(impl, profile):
     vectors = load_vectors()
     assert len(vectors) == 40
     for i, v in enumerate(vectors):
-        msgs = [m.encode("utf-8") for m in v["messages"]]
+        msgs = vector_messages(v)
+        st = impl.TranscriptState.new(profile)
+        if v[profile] == "reject":
+            with pytest.raises(InvalidInputError):
+                impl.transcript_digest(msgs, profile)
+            with pytest.raises(InvalidInputError):
+                st.absorb(msgs)
+            assert st.count == 0
+            continue
         assert impl.transcript_digest(msgs, profile) == v[profile], f"vector {i}"
         # the same through the streaming state, one message at a time and as str
-        st = impl.TranscriptState.new(profile)
         for m in v["messages"]:
             st.absorb([m])
         assert st.digest() == v[profile], f"vector {i} (streaming)"
@@ -88,7 +97,7 @@ def test_impls_report_themselves():
 def test_canonical_message_profiles(impl):
     assert impl.canonical_message(MSG, "f3") == b'{"role":"user","content":"hi","created_at":"1970-01-01T00:00:00Z"}'
     assert impl.canonical_message(MSG, "bare") == (
-        b'{"role":"user","content":"hi","identity":{"run_id":"r1"},"created_at":"2026-07-29T23:25:58.138145Z"}')
+        b'{"role":"user","content":"hi","identity":{"run_id":"%s"},"created_at":"2026-07-29T23:25:58.138145Z"}' % RUN_ID.encode())
     assert b'"args":{"a":[100.0],"b":1.5}' in impl.canonical_message(TOOL, "f3")
     assert b'"args":{"b": 1.50, "a": [1e2]}' in impl.canonical_message(TOOL, "f2")
     assert impl.canonical_message(MSG.decode(), "f3") == impl.canonical_message(MSG, "f3")
@@ -152,12 +161,44 @@ def test_unknown_profile(impl):
         impl.TranscriptState.new("sha1")
 
 
-@needs_native
-def test_native_error_says_what_and_where():
-    with pytest.raises(InvalidInputError, match=r"duplicate key.*byte 12"):
-        digest.canonical_message(b'{"role":"x","role":"y"}')
-    with pytest.raises(InvalidInputError, match=r"message 2: .*UTF-8.*byte 1"):
-        digest.transcript_digest([MSG, MSG, b'"\xc0\x80"'])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_error_says_what_and_where(impl):
+    """Both paths word errors alike: the JSON path, the field, what was allowed; syntax errors
+    also the byte offset; a batch error the message index."""
+    with pytest.raises(InvalidInputError) as info:
+        impl.canonical_message(b'{"role":"x","role":"y"}')
+    assert str(info.value) == '$: duplicate field "role"'
+    with pytest.raises(InvalidInputError) as info:
+        impl.transcript_digest([MSG, MSG, b'"\xc0\x80"'])
+    assert str(info.value) == "message 2: invalid JSON at byte 1 ($): invalid UTF-8"
+    with pytest.raises(InvalidInputError) as info:
+        impl.canonical_message(b'{"role":"user","content":[{"type":"text","text":"a","x":1}]}', strict=True)
+    assert str(info.value).startswith('$.content[0]: unknown field "x" (meerkat\'s typed decode drops it')
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_strict_state_refuses_dropped_keys_and_persists(impl):
+    """A strict TranscriptState (a session's decode="strict") refuses a key the typed decode would
+    drop, keeps that property through to_bytes/from_bytes, and digests exactly like a lenient one."""
+    extra = b'{"role":"user","content":"hi","x_extra":1,"created_at":"2026-01-01T00:00:00Z"}'
+    strict = impl.TranscriptState.new("f3", strict=True)
+    lenient = impl.TranscriptState.new("f3")
+    assert strict.strict and not lenient.strict
+    with pytest.raises(InvalidInputError, match='unknown field "x_extra"'):
+        strict.absorb([MSG, extra])
+    assert strict.count == 0
+    strict.absorb([MSG, TOOL])
+    lenient.absorb([MSG, TOOL])
+    assert strict.digest() == lenient.digest()
+    data = strict.to_bytes()
+    assert data[4] == 0x83 and lenient.to_bytes()[4] == 0x03
+    again = impl.TranscriptState.from_bytes(data)
+    assert again.strict and again.profile == "f3" and again.count == 2 and again.digest() == strict.digest()
+    with pytest.raises(InvalidInputError, match='unknown field "x_extra"'):
+        again.absorb([extra])
+    assert again.copy().strict
+    lenient.absorb([extra])  # meerkat's lenient decode drops the key
+    assert lenient.count == 3
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -175,7 +216,7 @@ def test_deep_nesting_rejected_cleanly(impl):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_state_absorb_matches_digest(impl, rng):
     vectors = load_vectors()
-    msgs = [m.encode() for v in vectors for m in v["messages"]]
+    msgs = [m for v in vectors for m in vector_messages(v)]
     st = impl.TranscriptState.new("f3")
     i = 0
     while i < len(msgs):
@@ -313,7 +354,7 @@ def test_pure_python_env_and_require_native():
 
 @needs_native
 def test_native_spec_id_matches():
-    assert digest.NATIVE_SPEC == "mobstore-canon-4"
+    assert digest.NATIVE_SPEC == "mobstore-canon-5"
     assert digest.ffi.string(digest.lib.mobstore_canon_spec()).decode() == digest.NATIVE_SPEC
 
 
@@ -363,7 +404,8 @@ def _batch(rng, target: int) -> list[bytes]:
 
     from engine import demo
 
-    vector_msgs = [m.encode("utf-8") for v in load_vectors() for m in v["messages"]]
+    vector_msgs = [m for v in load_vectors() if "reject" not in (v["f3"], v["f2"], v["bare"])
+                   for m in vector_messages(v)]
     out: list[bytes] = []
     total = 0
     while total < target:

@@ -300,10 +300,8 @@ def test_every_kind_realm_keeps_every_message_byte_for_byte(tmp_path, current_re
     assert {"notice tool_config", "notice comms", "tool_results", "user blocks"} <= kinds
 
 
-@pytest.mark.xfail(strict=True, reason="the f3 digest of tool_config notices (declaration order, not key-sorted, "
-                   "meerkat-core/src/event.rs:1264-1413@c7b8518b4) is fixed by the typed-decode rewrite of the "
-                   "canonicalizer; enable when it lands")
 def test_every_kind_realm_digests_verify(tmp_path, current_realms):
+    """tool_config notices digest in declaration order (meerkat-core/src/event.rs:1264-1413@c7b8518b4)."""
     path, _ = current_realms["every"]
     report, verify, _ = _import(path, tmp_path / "store.db")
     assert report.ok and verify.ok and verify.receipts_ok == 3

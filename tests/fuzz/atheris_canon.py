@@ -3,9 +3,9 @@ reference, with atheris (pip install -e ".[fuzz]"; libFuzzer flags pass through)
 
     python tests/fuzz/atheris_canon.py -runs=1000000 -max_len=4096 tests/fuzz/corpus
 
-Every input goes to both paths under every profile: the same bytes or the same error
-class, else the harness raises (atheris then saves the crashing input). Seeds: the
-shared vectors' messages. Built against a sanitizer copy (MOBSTORE_SANITIZE=1 +
+Every input goes to both paths under every profile, lenient and strict: the same bytes or
+the same error text, else the harness raises (atheris then saves the crashing input).
+Seeds: the messages of meerkat's 40-transcript sample. Built against a sanitizer copy (MOBSTORE_SANITIZE=1 +
 LD_PRELOAD of libasan) it also catches memory errors. tests/test_differential.py runs it
 behind the `fuzz` marker.
 """
@@ -25,27 +25,29 @@ with atheris.instrument_imports():
 PROFILES = ("f3", "f2", "bare")
 
 
-def outcome(fn, data: bytes, profile: str):
+def outcome(fn, *args, **kwargs):
     try:
-        return fn(data, profile)
-    except InvalidInputError:
-        return InvalidInputError
+        return fn(*args, **kwargs)
+    except InvalidInputError as exc:
+        return ("InvalidInputError", str(exc))
     except MemoryError:
         return MemoryError
 
 
 def test_one_input(data: bytes) -> None:
     for profile in PROFILES:
-        ref = outcome(_canon_py.canonical_message, data, profile)
-        nat = outcome(digest.canonical_message, data, profile)
-        if ref != nat:
-            raise AssertionError(f"profile {profile}: python {ref!r} != native {nat!r} for {data!r}")
+        for strict in (False, True):
+            ref = outcome(_canon_py.canonical_message, data, profile, strict)
+            nat = outcome(digest.canonical_message, data, profile, strict=strict)
+            if ref != nat:
+                raise AssertionError(f"profile {profile} strict={strict}: python {ref!r} != native {nat!r} "
+                                     f"for {data!r}")
 
 
 def seed_corpus(directory: str) -> None:
     """Write the shared vectors' messages as starting inputs (once)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    vectors = os.path.join(here, "..", "vectors", "superseded-sample.jsonl")
+    vectors = os.path.join(here, "..", "vectors", "meerkat-0.8.26-sample.jsonl")
     os.makedirs(directory, exist_ok=True)
     if os.listdir(directory) or not os.path.exists(vectors):
         return

@@ -1,7 +1,9 @@
 """serde_json's number parsing and zmij's float output (pure Python).
 
-Part of the reference canonicalizer; the rules are spelled out in the
-``engine._canon_py`` docstring (§1 Numbers, §4 Floats) and FORMAT.md §2.3.
+Part of the reference canonicalizer (docs/messages.md, "Opaque slots"). Parsing follows
+serde_json 1.0.150 without ``float_roundtrip`` (serde-rs/json src/de.rs:462-660 and 816-880 at
+v1.0.150): not correctly rounded, because meerkat's digests depend on its exact rounding. Output
+is zmij 1.0.16's ``format_finite`` layout (dtolnay/zmij src/lib.rs:1217 at 1.0.16).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 _U64_MAX = (1 << 64) - 1
 _POW10 = tuple(float("1e%d" % i) for i in range(309))

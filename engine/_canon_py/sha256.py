@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 _K = (
     0x428A2F98, 0x71374491, 0xB5C0FBCF, 0xE9B5DBA5, 0x3956C25B, 0x59F111F1, 0x923F82A4, 0xAB1C5ED5,
