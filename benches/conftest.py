@@ -363,7 +363,7 @@ def write_history_session(con, num: int, session_id: str, metadata: dict,
     written them (turn t: run "run-<t>", input "input-<t>", sequence 0), inside the caller's
     transaction. Returns the message count. `memo` (shared between calls) skips hashing a
     turn again from a digest state already seen: many small sessions with the same turn."""
-    state = digest.TranscriptState.new("f3")
+    state = digest.TranscriptState.new("f3", strict=True)  # create_session's default decode
     con.execute(_INSERT_SESSION, (num, session_id, at_ms, at_ms, 0, 0, digest.dumps_value(metadata),
                                   state.to_bytes()))
     con.execute(_INSERT_BINDING, BindingFacts.from_metadata(metadata).row(session_id))
@@ -479,7 +479,7 @@ def build_mob_store(path: str, n_sessions: int, n_members: int) -> None:
     """The membership store: sessions with metadata and binding rows, no messages (an empty
     transcript's digest state; membership never reads messages) and no event rows."""
     layout = mob_layout(n_sessions, n_members)
-    empty_state = digest.TranscriptState.new("f3").to_bytes()
+    empty_state = digest.TranscriptState.new("f3", strict=True).to_bytes()
     with engine.open(path, synchronous="OFF") as store:
         store.connection.execute("PRAGMA cache_size = -1048576")
         with store.transaction() as con:
