@@ -173,6 +173,7 @@ size_t mobstore_jcs_format_double(double v, char *out);
 /* END CDEF */
 
 #ifdef MOBSTORE_CANON_INTERNAL
+#include <string.h>
 /* ---- shared between the .c files of _native/, not part of the ABI ---- */
 
 enum { MOB_NUM_U64 = 1, MOB_NUM_I64 = 2, MOB_NUM_F64 = 3 };
@@ -189,6 +190,9 @@ int mob_parse_number(const uint8_t *p, const uint8_t *end, const uint8_t **stop,
 size_t mob_format_u64(uint64_t v, char *out);   /* out >= 20 bytes */
 size_t mob_format_i64(int64_t v, char *out);    /* out >= 21 bytes */
 size_t mob_format_double(double v, char *out);  /* finite v; out >= 32 bytes */
+/* The same, and (stable not NULL) *stable = 1 when serde_json is known to read
+ * the text back as v itself (so further parse-and-write rounds change nothing). */
+size_t mob_format_double_stable(double v, char *out, int *stable);
 
 /* writer.c: a growable output buffer. */
 typedef struct {
@@ -203,8 +207,19 @@ static inline int mob_out_reserve(mob_out *o, size_t n)
 {
     return (o->cap - o->len >= n) ? 0 : mob_out_grow(o, n);
 }
-int mob_out_bytes(mob_out *o, const void *p, size_t n);
-int mob_out_byte(mob_out *o, uint8_t c);
+static inline int mob_out_bytes(mob_out *o, const void *p, size_t n)
+{
+    if (mob_out_reserve(o, n)) return MOBSTORE_E_NOMEM;
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+    return 0;
+}
+static inline int mob_out_byte(mob_out *o, uint8_t c)
+{
+    if (mob_out_reserve(o, 1)) return MOBSTORE_E_NOMEM;
+    o->buf[o->len++] = c;
+    return 0;
+}
 int mob_out_cstr(mob_out *o, const char *s);
 int mob_out_string(mob_out *o, const uint8_t *s, size_t n, int escaped); /* quoted, serde escapes */
 

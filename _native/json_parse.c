@@ -13,8 +13,9 @@
  * offset of the offending byte, $.path the value being parsed.
  *
  * Speed: strings are scanned 16 bytes at a time (SSE2) for the bytes that
- * need attention -- '"', '\\', controls and non-ASCII; UTF-8 is validated
- * right there, one sequence at a time, so the whole message is read once.
+ * need attention -- '"', '\\', controls and non-ASCII.  UTF-8 is validated
+ * by one SIMD pass over the whole message; only in a message that fails it
+ * is each string run checked, so the error is the first in input order.
  *
  * No recursion: an explicit stack of MOBSTORE_MAX_DEPTH container indices,
  * and the depth check happens before a container is opened, so a
@@ -455,12 +456,13 @@ typedef struct {
 /* Parse the string whose opening quote is at p into node n; *pp = after the
  * closing quote. */
 static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const uint8_t **pp, mob_node *n,
-                        size_t *arena_pos, perr *e)
+                        size_t *arena_pos, perr *e, int check_utf8)
 {
     const uint8_t *start = ++p, *bad;
     int high = 0;
     p = scan_run(p, end, &high);
-    if (high && (bad = utf8_first_invalid(start, (size_t)(p - start)))) SFAIL(MOBSTORE_E_UTF8, DETAIL_UTF8, bad, 0);
+    if (high && check_utf8 && (bad = utf8_first_invalid(start, (size_t)(p - start))))
+        SFAIL(MOBSTORE_E_UTF8, DETAIL_UTF8, bad, 0);
     if (p >= end) SFAIL(MOBSTORE_E_SYNTAX, DETAIL_EOS, end, 0);
     if (*p == '"') {
         n->escaped = 0;
@@ -512,7 +514,8 @@ static int parse_string(mob_doc *d, const uint8_t *p, const uint8_t *end, const 
         const uint8_t *run = p;
         high = 0;
         p = scan_run(p, end, &high);
-        if (high && (bad = utf8_first_invalid(run, (size_t)(p - run)))) SFAIL(MOBSTORE_E_UTF8, DETAIL_UTF8, bad, 0);
+        if (high && check_utf8 && (bad = utf8_first_invalid(run, (size_t)(p - run))))
+            SFAIL(MOBSTORE_E_UTF8, DETAIL_UTF8, bad, 0);
         memcpy(o, run, (size_t)(p - run));
         o += p - run;
         if (p >= end) SFAIL(MOBSTORE_E_SYNTAX, DETAIL_EOS, end, 0);
@@ -646,6 +649,12 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
         return MOBSTORE_E_NOMEM;
     }
     mob_node *nodes = d->nodes;
+    /* One SIMD pass over the whole message first (measured faster than
+     * validating each string run as it is scanned: 4,000 x 1 KiB messages,
+     * 4,950 vs 5,395 perf samples of parsing); only when it finds a bad byte
+     * are runs checked one by one, to report the first error in input order
+     * with its path, as the sequential reference does. */
+    int check_utf8 = utf8_first_invalid(input, len) != NULL;
 
     p = skip_ws(p, end);
     for (;;) {
@@ -688,7 +697,7 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
             goto key;
         case '"':
             n->type = J_STR;
-            if ((rc = parse_string(d, p, end, &p, n, &arena_pos, &e)))
+            if ((rc = parse_string(d, p, end, &p, n, &arena_pos, &e, check_utf8)))
                 return syntax_error(d, &ps, rc, e.at, STRING_DETAIL[e.detail], e.arg);
             n->next = ni + 1;
             n->src_end = (uint32_t)(p - input);
@@ -775,7 +784,7 @@ int mob_parse(mob_doc *d, const uint8_t *input, size_t len)
         mob_node *k = &nodes[ki];
         k->type = J_STR;
         k->src = (uint32_t)(p - input);
-        if ((rc = parse_string(d, p, end, &p, k, &arena_pos, &e)))
+        if ((rc = parse_string(d, p, end, &p, k, &arena_pos, &e, check_utf8)))
             return syntax_error(d, &ps, rc, e.at, STRING_DETAIL[e.detail], e.arg);
         k->next = ki + 1;
         k->src_end = (uint32_t)(p - input);

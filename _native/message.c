@@ -584,7 +584,8 @@ static int present_once(mctx *m, uint32_t obj, const mview *view, const char *ke
     uint32_t found = NONE, count = 0;
     FOR_MEMBERS(m, obj, k) {
         const mob_node *kn = N(m, k);
-        if (kn->len == klen && memcmp(kn->v.s, key, klen) == 0 && in_view(view, kn)) {
+        if (kn->len == klen && kn->v.s[0] == (uint8_t)key[0] && memcmp(kn->v.s, key, klen) == 0 &&
+            in_view(view, kn)) {
             found = k + 1;
             count++;
         }

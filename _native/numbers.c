@@ -1029,7 +1029,16 @@ static int shortest_digits(uint64_t bits, char d[20], int *exp10)
     return n;
 }
 
-size_t mob_format_double(double v, char *out)
+/* serde_json's f64_from_parts (src/de.rs:639-660 at v1.0.150) multiplies or
+ * divides the u64 significand by one power of ten: exact when the significand
+ * is below 2^53 and the power at most 1e22 (both operands exact, one correctly
+ * rounded operation).  The shortest digits then read back as the same double. */
+static int reads_back_exactly(uint64_t sig, int exp)
+{
+    return sig < (UINT64_C(1) << 53) && exp >= -22 && exp <= 22;
+}
+
+size_t mob_format_double_stable(double v, char *out, int *stable)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
@@ -1037,11 +1046,24 @@ size_t mob_format_double(double v, char *out)
     if (bits >> 63) *p++ = '-';
     if ((bits << 1) == 0) {
         memcpy(p, "0.0", 3);
+        if (stable) *stable = 1;
         return (size_t)(p - out) + 3;
     }
     char d[20];
     int E;
     int n = shortest_digits(bits, d, &E);
+    if (stable) {
+        /* the text's significand and exponent as serde reads them: every digit
+         * written (leading zeros add nothing), the exponent of the last one */
+        uint64_t sig = 0;
+        for (int i = 0; i < n; i++) sig = sig * 10 + (uint64_t)(d[i] - '0');
+        if (E >= 0 && E <= 15 && n <= E + 1) { /* "ddd000.0": E + 2 <= 17 digits */
+            for (int i = n; i < E + 2; i++) sig *= 10;
+            *stable = reads_back_exactly(sig, -1);
+        } else {
+            *stable = reads_back_exactly(sig, E - n + 1);
+        }
+    }
     if (E >= -5 && E <= 15) {
         if (E < 0) {
             *p++ = '0';
@@ -1075,6 +1097,8 @@ size_t mob_format_double(double v, char *out)
     }
     return (size_t)(p - out);
 }
+
+size_t mob_format_double(double v, char *out) { return mob_format_double_stable(v, out, NULL); }
 
 /* ------------------------------------------------------- public test hooks */
 

@@ -37,22 +37,7 @@ int mob_out_grow(mob_out *o, size_t need)
     return 0;
 }
 
-int mob_out_bytes(mob_out *o, const void *p, size_t n)
-{
-    if (mob_out_reserve(o, n)) return MOBSTORE_E_NOMEM;
-    memcpy(o->buf + o->len, p, n);
-    o->len += n;
-    return 0;
-}
-
 int mob_out_cstr(mob_out *o, const char *s) { return mob_out_bytes(o, s, strlen(s)); }
-
-int mob_out_byte(mob_out *o, uint8_t c)
-{
-    if (mob_out_reserve(o, 1)) return MOBSTORE_E_NOMEM;
-    o->buf[o->len++] = c;
-    return 0;
-}
 
 /* 0: copy; 'u': \u00xx; other: two-char escape \c */
 static const uint8_t ESC[256] = {
@@ -119,8 +104,9 @@ static int out_float(mob_out *o, double f, int passes)
 {
     if (mob_out_reserve(o, 32)) return MOBSTORE_E_NOMEM;
     char *w = (char *)o->buf + o->len;
-    size_t n = mob_format_double(f, w);
-    for (int k = 0; k < passes; k++) {
+    int stable;
+    size_t n = mob_format_double_stable(f, w, &stable);
+    for (int k = 0; k < passes && !stable; k++) {
         mob_number num;
         const uint8_t *stop;
         int rc = mob_parse_number((const uint8_t *)w, (const uint8_t *)w + n, &stop, &num);
@@ -129,7 +115,7 @@ static int out_float(mob_out *o, double f, int passes)
          * reads back as the same double, every further round is the same text: stop here. */
         if (memcmp(&num.f, &f, sizeof f) == 0) break;
         f = num.f;
-        n = mob_format_double(f, w);
+        n = mob_format_double_stable(f, w, &stable);
     }
     o->len += n;
     return 0;
