@@ -79,9 +79,11 @@ CREATE TABLE ms_receipts (
 -- ms_events' session index made apply_runtime_turn ~8% faster and its rows ~7% smaller).
 
 -- Durable ordered event log, read by other processes with Store.events(after=cursor).
--- AUTOINCREMENT: a cursor never sees a reused number, even after deletes.
+-- seq is the rowid: a new event gets max(seq) + 1. A cursor never sees a reused number because
+-- prune_events always keeps the newest event (no AUTOINCREMENT: its sqlite_sequence row would be
+-- one more page written by every commit).
 CREATE TABLE ms_events (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER PRIMARY KEY,
     at_ms      INTEGER NOT NULL,
     kind       TEXT    NOT NULL,
     session_id TEXT    NOT NULL,

@@ -2,7 +2,9 @@
 
 The event log (ms_events) grows with every write; readers tail it with a cursor
 (Store.events(after=seq)), so pruning old entries never renumbers the rest: a reader whose
-cursor points into the pruned range simply continues with the oldest entry kept.
+cursor points into the pruned range simply continues with the oldest entry kept. Pruning
+never deletes the newest entry: seq is the rowid (max + 1 for a new entry), and the newest
+entry is what keeps a number from being handed out twice.
 
 Deleted data: connections run with `PRAGMA secure_delete = ON` (engine/store.py), so the
 content of deleted rows is overwritten with zeros in the file; vacuum() also rebuilds the
@@ -34,10 +36,14 @@ class MaintenanceMixin:
 
     def prune_events(self, *, before_seq: int | None = None, older_than_ms: int | None = None) -> int:
         """Delete event-log entries with seq < before_seq and/or written more than
-        older_than_ms milliseconds ago (both given: entries matching either). Returns how
-        many were deleted. Atomic. Sequence numbers are never reused (AUTOINCREMENT).
+        older_than_ms milliseconds ago (both given: entries matching either), except the
+        newest entry, which is always kept. Returns how many were deleted. Atomic.
 
-        Runs: DELETE FROM ms_events WHERE seq < ? OR at_ms < ?"""
+        Sequence numbers are never reused: seq is the table's rowid and a new entry gets
+        the largest seq + 1, so the newest entry stays as the high-water mark (a reader's
+        cursor never meets a number twice).
+
+        Runs: DELETE FROM ms_events WHERE (seq < ? OR at_ms < ?) AND seq < (SELECT max(seq) FROM ms_events)"""
         before_seq = _args.optional_integer(before_seq, "before_seq", minimum=0)
         older_than_ms = _args.optional_integer(older_than_ms, "older_than_ms", minimum=0)
         if before_seq is None and older_than_ms is None:
@@ -45,7 +51,7 @@ class MaintenanceMixin:
         cutoff_ms = -1 if older_than_ms is None else now_ms() - older_than_ms
         with self.transaction() as con:
             con.execute(
-                "DELETE FROM ms_events WHERE seq < ? OR at_ms < ?",
+                "DELETE FROM ms_events WHERE (seq < ? OR at_ms < ?) AND seq < (SELECT max(seq) FROM ms_events)",
                 (-1 if before_seq is None else before_seq, cutoff_ms),
             )
             return con.changes()

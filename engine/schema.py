@@ -9,6 +9,7 @@ the next open continues from). A file above SCHEMA_VERSION is refused untouched.
 from __future__ import annotations
 
 import contextlib
+import time
 from importlib import resources
 from typing import Callable
 
@@ -16,7 +17,7 @@ import apsw
 
 from .errors import SchemaTooNewError, StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _v2_rewrites(con: apsw.Connection) -> None:
@@ -58,12 +59,43 @@ def _v4_event_writer(con: apsw.Connection) -> None:
     con.execute("ALTER TABLE ms_events ADD COLUMN writer TEXT")
 
 
+def _v5_event_seq(con: apsw.Connection) -> None:
+    """Version 5: ms_events.seq is a plain INTEGER PRIMARY KEY (the rowid) instead of
+    AUTOINCREMENT, whose counter row in sqlite_sequence was one more page in every commit
+    (docs/performance.md). A new event still gets max(seq) + 1, and numbers are never reused
+    because prune_events keeps the newest event (engine/maintenance.py). The table is rebuilt
+    with every seq kept. If an older prune deleted the newest events, the old counter is kept
+    as one "events_pruned" event at that seq (session_id "", detail {"through_seq": seq}), so
+    the next event is numbered after it. Written out as at version 5."""
+    (newest,) = con.execute("SELECT coalesce(max(seq), 0) FROM ms_events").fetchone()
+    row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'ms_events'").fetchone()
+    counter = 0 if row is None else row[0]
+    con.execute("ALTER TABLE ms_events RENAME TO ms_events_v4")
+    con.execute(
+        "CREATE TABLE ms_events ("
+        " seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL,"
+        " detail BLOB, writer TEXT)"
+    )
+    con.execute(
+        "INSERT INTO ms_events (seq, at_ms, kind, session_id, detail, writer) "
+        "SELECT seq, at_ms, kind, session_id, detail, writer FROM ms_events_v4 ORDER BY seq"
+    )
+    if counter > newest:
+        con.execute(
+            "INSERT INTO ms_events (seq, at_ms, kind, session_id, detail, writer) "
+            "VALUES (?, ?, 'events_pruned', '', ?, NULL)",
+            (counter, time.time_ns() // 1_000_000, b'{"through_seq":%d}' % counter),
+        )
+    con.execute("DROP TABLE ms_events_v4")  # and its sqlite_sequence row
+
+
 # UPGRADES[n] takes a connection inside a transaction from version n-1 to n.
 # Version 1 is the first released layout (tests/fixtures/schema/v1.sql).
 UPGRADES: dict[int, Callable[[apsw.Connection], None]] = {
     2: _v2_rewrites,
     3: _v3_import_checks,
     4: _v4_event_writer,
+    5: _v5_event_seq,
 }
 
 

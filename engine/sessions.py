@@ -46,6 +46,7 @@ EVENT_KINDS = (
     "checkpoint_written",
     "messages_truncated",  # engine/rewrites.py: old_count, message_count, removed, rewrite, superseded_receipts
     "history_purged",      # engine/rewrites.py: rewrites, messages, bytes, receipts, vacuum
+    "events_pruned",       # engine/schema.py's version-5 step only: through_seq, the old counter kept
 )
 
 

@@ -77,3 +77,58 @@ def test_packaged_schema_is_the_top_level_file():
     top = os.path.join(os.path.dirname(__file__), "..", "schema.sql")
     with open(top, encoding="utf-8") as fh:
         assert schema.schema_sql() == fh.read()
+
+
+def _v1_file(path, events, pruned_newest: int = 0):
+    """A store in the released version-1 layout (tests/fixtures/schema/v1.sql, where ms_events.seq
+    was AUTOINCREMENT) holding `events` event rows, the newest `pruned_newest` of them deleted
+    again as prune_events of those versions could."""
+    import os
+
+    con = apsw.Connection(path)
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "schema", "v1.sql"), encoding="utf-8") as fh:
+        con.execute(fh.read())
+    con.executemany("INSERT INTO ms_events (at_ms, kind, session_id, detail) VALUES (?, 'session_created', ?, ?)",
+                    [(1000 + i, f"s{i}", b'{"message_count":0}') for i in range(events)])
+    if pruned_newest:
+        con.execute("DELETE FROM ms_events WHERE seq > ?", (events - pruned_newest,))
+    con.execute("PRAGMA user_version = 1")
+    con.close()
+
+
+def test_event_log_upgrade_keeps_every_seq_and_drops_the_counter_page(db_path):
+    _v1_file(db_path, 5)
+    with engine.open(db_path) as s:
+        assert [e.seq for e in s.events()] == [1, 2, 3, 4, 5]
+        assert [e.session_id for e in s.events()] == [f"s{i}" for i in range(5)]
+        sql = s.connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'ms_events'").fetchone()[0]
+        assert "AUTOINCREMENT" not in sql.upper()
+        assert s.connection.execute("SELECT count(*) FROM sqlite_sequence").fetchone()[0] == 0
+        s.create_session(session_id="new")
+        assert s.events()[-1].seq == 6 and s.events()[-1].kind == "session_created"
+
+
+def test_event_log_upgrade_keeps_the_counter_of_pruned_newest_events(db_path):
+    """Events 4 and 5 were pruned under AUTOINCREMENT: their numbers stay used after the upgrade."""
+    _v1_file(db_path, 5, pruned_newest=2)
+    with engine.open(db_path) as s:
+        events = s.events()
+        assert [e.seq for e in events] == [1, 2, 3, 5]
+        assert (events[-1].kind, events[-1].session_id, events[-1].detail) == ("events_pruned", "", {"through_seq": 5})
+        s.create_session(session_id="new")
+        assert s.events(after=5)[0].seq == 6
+
+
+def test_prune_events_keeps_the_newest_so_no_number_is_reused(store):
+    import time
+
+    sids = [store.create_session() for _ in range(4)]
+    newest = store.events()[-1].seq
+    assert store.prune_events(before_seq=newest + 100) == 3  # every seq is below, but the newest stays
+    assert [e.seq for e in store.events()] == [newest]
+    store.append_messages(sids[0], [{"role": "user", "content": "x", "created_at": "2026-01-02T03:04:05Z"}])
+    assert [e.seq for e in store.events()] == [newest, newest + 1]
+    time.sleep(0.005)
+    assert store.prune_events(older_than_ms=0) == 1  # both are older than now; the newest stays
+    store.delete_session(sids[1])
+    assert [e.seq for e in store.events()] == [newest + 1, newest + 2]

@@ -49,7 +49,8 @@ def vacuum(db_path: str, fmt: str | None) -> None:
 @click.option("--before-seq", type=click.IntRange(0), help="Delete entries whose seq is below this cursor.")
 @output_options(table=False)
 def prune_events(db_path: str, older_than: str | None, before_seq: int | None, fmt: str | None) -> None:
-    """Trim the event log (retention); readers' cursors stay valid. `vacuum` returns the space."""
+    """Trim the event log (retention); the newest entry is always kept, so readers' cursors stay
+    valid and no number is handed out twice. `vacuum` returns the space."""
     if older_than is None and before_seq is None:
         raise _Fail("give --older-than DURATION and/or --before-seq N")
     older_ms = None if older_than is None else parse_duration_ms(older_than)
