@@ -6,7 +6,8 @@ the store's lock, then takes every job queued by then (up to MAX_BATCH), runs th
 arrival order inside one ``BEGIN IMMEDIATE ... COMMIT`` -- each job inside its own
 SAVEPOINT, so a job that raises is rolled back alone and its caller gets the exception --
 and only after COMMIT returned (the WAL is fsynced at synchronous=FULL) hands every caller
-its result. Then the oldest job queued meanwhile becomes the next leader: a caller waits
+its result. Then it runs the WAL checkpoint if one is due (the other callers are already
+on their way), and the oldest job queued meanwhile becomes the next leader: a caller waits
 for at most the batch in progress and its own.
 
 Nothing waits on purpose: the batch is whatever queued while the previous commit ran (its
@@ -149,14 +150,21 @@ class GroupCommit:
                     self.batches += 1
                     self.jobs += len(batch)
                     self.largest = max(self.largest, len(batch))
-                    if self._queue:
-                        nxt = self._queue.pop(0)
-                        nxt.promoted = True
-                        nxt.signal.release()
-                    else:
-                        self._active = False
-        for job in batch[1:]:
-            job.signal.release()
+                # The other callers first: their threads go on while the checkpoint runs (the
+                # next leader waits for the lock, as it would for the commit).
+                for job in batch[1:]:
+                    job.signal.release()
+                try:
+                    if store._con is not None:
+                        store._checkpoint_if_due(store._con)  # after the commit is durable (engine/store.py)
+                finally:
+                    with self._mutex:
+                        if self._queue:
+                            nxt = self._queue.pop(0)
+                            nxt.promoted = True
+                            nxt.signal.release()
+                        else:
+                            self._active = False
 
     def _take(self, own: _Job) -> list[_Job]:
         with self._mutex:
@@ -223,7 +231,6 @@ class GroupCommit:
             _undo(con, None)
             self._fail_all(batch, from_apsw(exc, "the commit failed"), keep_failures=True)
             return batch
-        store._checkpoint_if_due(con)  # after the commit is durable (engine/store.py)
         return batch
 
     @staticmethod

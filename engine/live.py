@@ -26,8 +26,8 @@ import orjson
 import xxhash
 
 from .errors import MobstoreError
-from .receipts import RunBoundaryReceipt
-from .sessions import normalise_messages
+from .receipts import RunBoundaryReceipt, _PreparedTurn
+from .sessions import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -174,34 +174,37 @@ class WriteResult:
 def write_live(store, session_id: str, expected: int, pending: tuple[bytes, ...], metadata_json: bytes | None,
                turn, reason: str | None) -> WriteResult:
     """The worker side of one live-session write: the buffered messages, the metadata, the
-    turn (run_id, boundary, contributing_input_ids, messages) and the durable
-    "checkpoint_written" event (when `reason` is given) in ONE transaction. `expected` is
-    the stored message count our mirror holds; a different count means another writer."""
-    turn_bodies = normalise_messages(turn.messages) if turn is not None else []
-    # A job of the service's batch: its savepoint, not transaction() (which would empty the
-    # store's head memory, engine/heads.py, on every live write).
+    turn (run_id, boundary, contributing_input_ids, messages: all checked and normalised on
+    the loop) and the durable "checkpoint_written" event (when `reason` is given) in ONE
+    transaction. `expected` is the stored message count our mirror holds; a different count
+    means another writer."""
+    # A job of the service's batch, already in its own savepoint: the store's internal write
+    # steps, not its public calls (each would check its arguments again and nest a savepoint).
     return store._write(lambda con: _write_live_locked(store, con, session_id, expected, pending, metadata_json,
-                                                       turn, reason, turn_bodies), keeps_heads=True)
+                                                       turn, reason), keeps_heads=True)
 
 
-def _write_live_locked(store, con, session_id, expected, pending, metadata_json, turn, reason,
-                       turn_bodies) -> WriteResult:
-    count = store.message_count(session_id)
+def _write_live_locked(store, con, session_id, expected, pending, metadata_json, turn, reason) -> WriteResult:
+    at = now_ms()
+    head = store._heads.sessions.get(session_id)  # right for this transaction (engine/heads.py)
+    count = head[1] if head is not None else store._session_row(con, session_id)[1]
     reset = count < expected  # deleted and re-created under the same id
     missed = store.raw_messages(session_id, 0 if reset else expected, count) if count != expected else []
     if pending:
-        store.append_messages(session_id, pending)
+        store._append_logged(con, session_id, list(pending), at)
     if metadata_json is not None:
         store.set_metadata(session_id, loads_json(metadata_json))
     receipt = None
+    turn_bodies: list[bytes] = []
     if turn is not None:
-        receipt = store.apply_runtime_turn(session_id, turn.run_id, turn_bodies, boundary=turn.boundary,
-                                           contributing_input_ids=turn.contributing_input_ids)
+        turn_bodies = turn.messages
+        receipt = store._apply_turn_locked(con, _PreparedTurn(session_id, turn.run_id, turn_bodies, turn.boundary,
+                                                              turn.contributing_input_ids), at)
     if reason is not None:
         store.log_event(con, "checkpoint_written", session_id, {
-            # "flushed", not "appended": append_messages above already logged those messages.
+            # "flushed", not "appended": the append above already logged those messages.
             "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
-            "message_count": count + len(pending)})
+            "message_count": count + len(pending)}, at)
     return WriteResult(missed, reset, turn_bodies, receipt)
 
 

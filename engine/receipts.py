@@ -261,9 +261,9 @@ class ReceiptsMixin:
                 out.append(exc)
         return out
 
-    def _apply_turn_locked(self, con, turn: "_PreparedTurn") -> RunBoundaryReceipt:
+    def _apply_turn_locked(self, con, turn: "_PreparedTurn", at: int | None = None) -> RunBoundaryReceipt:
         """apply_runtime_turn's writes inside an open transaction (validated input)."""
-        at = now_ms()
+        at = now_ms() if at is None else at
         num, count, state = self._append_locked(con, turn.session_id, turn.bodies, at)
         key = (num, turn.run_id)
         last = self._heads.sequences.get(key)

@@ -13,13 +13,15 @@ Two services share one surface:
   copy only, and a checkpointer per live session writes it to the store every
   `checkpoint_interval` seconds, on checkpoint(session_id), and on close.
 
-Threading: each service owns one single-thread executor and every store call runs there,
-never on the event loop thread. One worker per service serialises its SQLite work (SQLite
-has one writer anyway) and returns results in submission order, so events are published in
-commit order. Calls made while the worker is busy wait on the loop and go to it together as
-the next batch: one executor hop and, if any of them writes, one store transaction with one
-fsync for all of them, each call in its own savepoint (group commit, docs/group-commit.md). Live-session state is touched only on the loop thread; the worker is handed
-immutable snapshots (bytes, tuples).
+Threading: each service owns one worker thread and every store call runs there, never on
+the event loop thread (engine/service_worker.py). One worker per service serialises its
+SQLite work (SQLite has one writer anyway) and returns results in submission order, so
+events are published in commit order. Calls made while the worker is busy wait on the loop
+and go to it together as the next batch: one executor hop and, if any of them writes, one
+store transaction with one fsync for all of them, each call in its own savepoint (group
+commit, docs/group-commit.md). Live-session state is touched only on the loop thread; the
+worker is handed immutable snapshots (bytes, tuples), and what a live write committed is
+absorbed by the worker's hook for that call, on the loop, before its caller resumes.
 
 Checkpoint and flush policy (persistent service):
 - A checkpoint (periodic, explicit or on close) writes nothing when the live state's xxh3_64
@@ -46,7 +48,6 @@ Checkpoint and flush policy (persistent service):
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -61,8 +62,9 @@ from . import store as _store
 from .errors import InvalidInputError, MobstoreError, SessionNotFoundError, StoreError
 from .event_tail import DEFAULT_POLL_INTERVAL, LogTail, subscribe_point
 from .live import LiveSession, WriteResult, loads_json, run_checkpointer, write_live
-from .receipts import RunBoundaryReceipt, check_boundary, check_input_ids
+from .receipts import RunBoundaryReceipt, _PreparedTurn, check_boundary, check_input_ids
 from .service_reads import ServiceReadsMixin
+from .service_worker import Worker
 from .sessions import (
     Session,
     check_id,
@@ -74,9 +76,6 @@ from .sessions import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_INTERVAL = 5.0  # seconds
-# Loop iterations a hand-over waits for the callers of the previous batch to come back
-# (a turn on a live session needs 4 from its answer to its next call: task, shield, caller).
-_MAX_DEFER = 6
 
 EVENT_KINDS = (
     "session_created",
@@ -270,7 +269,7 @@ class _Turn:
     run_id: str
     boundary: str
     contributing_input_ids: tuple[str, ...]
-    messages: Any
+    messages: list[bytes]  # normalised on the loop (normalise_messages)
 
 
 def _create_in_store(store, metadata, session_id, messages, profile):
@@ -280,11 +279,12 @@ def _create_in_store(store, metadata, session_id, messages, profile):
 
 
 def _apply_in_store(store, session_id, turn: _Turn, with_snapshot: bool):
-    bodies = normalise_messages(turn.messages)
+    # Checked and normalised on the loop (_SessionService._turn): the store's write step alone.
+    prepared = _PreparedTurn(session_id, turn.run_id, turn.messages, turn.boundary, turn.contributing_input_ids)
+    bodies = turn.messages
 
     def apply():
-        return store.apply_runtime_turn(session_id, turn.run_id, bodies, boundary=turn.boundary,
-                                        contributing_input_ids=turn.contributing_input_ids)
+        return store._write(lambda con: store._apply_turn_locked(con, prepared), keeps_heads=True)
 
     if not with_snapshot:
         return apply(), None, len(bodies)
@@ -358,7 +358,7 @@ class _SessionService(ServiceReadsMixin):
         self._synchronous = synchronous
         self._profile = digest_profile
         self._store: _store.Store | None = None  # opened by the worker on first use
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mobstore-service")
+        self._worker = Worker(self._opened)
         self._subscriptions: dict[str, set[EventSubscription]] = {}
         self._event_seq = 0
         self._closing = False
@@ -366,12 +366,6 @@ class _SessionService(ServiceReadsMixin):
         self._close_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task] = set()
         self._adapter: RuntimeAdapter | None = None
-        # Worker calls not yet handed over (fn, args, kind, future), and the batch on the worker.
-        self._pending: list[tuple] = []
-        self._running: asyncio.Future | None = None
-        self._expect = 0     # calls answered by the last batch: how many may come right back
-        self._deferred = 0   # loop iterations the next hand-over has waited for them (0: none)
-        self.batches = 0     # batches handed to the worker (each one executor hop)
 
     # -- facts ---------------------------------------------------------------------------------
     @property
@@ -381,6 +375,11 @@ class _SessionService(ServiceReadsMixin):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def batches(self) -> int:
+        """Batches handed to the worker so far (each one executor hop)."""
+        return self._worker.batches
 
     def supports_persistent_sessions(self) -> bool:
         """Whether sessions outlive the service: False for ephemeral, True for persistent."""
@@ -407,100 +406,16 @@ class _SessionService(ServiceReadsMixin):
         while a batch is on the worker wait on the loop and go to it together as the next
         batch: one executor hop for all of them and, when any of them writes, ONE store
         transaction (each call in its own savepoint, one fsync; engine/groupcommit.py)."""
-        return await self._submit(fn, args, "write" if write else "read")
+        return await self._worker.submit(fn, args, "write" if write else "read")
 
     async def _run(self, fn, *args):
         """fn(*args) on the worker thread (CPU work that must stay ordered with store work)."""
-        return await self._submit(fn, args, "plain")
-
-    def _submit(self, fn, args, kind: str) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, args, kind, future))
-        if self._running is None and (not self._deferred or len(self._pending) >= self._expect):
-            self._hand_over()
-        return future
-
-    def _hand_over_later(self) -> None:
-        """Loop thread, after a batch was answered: the callers it woke need a few loop
-        iterations (their tasks, shields, events) to submit their next call. Hand over when
-        as many calls are pending as the batch answered, or after MAX_DEFER iterations:
-        otherwise the first caller back would go alone and the rest make the next batch."""
-        if self._running is not None or not self._deferred:
-            return
-        self._deferred += 1
-        if len(self._pending) >= self._expect or self._deferred > _MAX_DEFER:
-            self._hand_over()
-        else:
-            asyncio.get_running_loop().call_soon(self._hand_over_later)
-
-    def _hand_over(self) -> None:
-        """Loop thread: send every pending call (not cancelled meanwhile) as one batch."""
-        self._deferred = 0
-        batch = [item for item in self._pending if not item[3].cancelled()]
-        self._pending = []
-        if not batch:
-            return
-        jobs = [(fn, args, kind) for fn, args, kind, _f in batch]
-        self.batches += 1
-        running = asyncio.wrap_future(self._executor.submit(self._run_batch, jobs))
-        self._running = running
-        running.add_done_callback(lambda done: self._answer(batch, done))
-
-    def _answer(self, batch: list[tuple], done: asyncio.Future) -> None:
-        """Loop thread: resolve the batch's futures in submission order (their awaiting tasks
-        resume in that order, so events are published in commit order), then send the next."""
-        self._running = None
-        if done.cancelled():
-            outcomes = [(asyncio.CancelledError(), None)] * len(batch)
-        elif done.exception() is not None:
-            outcomes = [(done.exception(), None)] * len(batch)
-        else:
-            outcomes = done.result()
-        for (_fn, _args, _kind, future), (error, value) in zip(batch, outcomes):
-            if future.cancelled():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
-        self._expect = len(batch)
-        if len(self._pending) >= self._expect or self._expect == 1 or self._closing:
-            self._hand_over()
-        else:
-            self._deferred = 1
-            asyncio.get_running_loop().call_soon(self._hand_over_later)
-
-    def _run_batch(self, jobs: list[tuple]) -> list[tuple]:
-        """Worker thread: the calls of one batch in order; [(error, value)] for each. With a
-        write among them they all run in one store transaction (reads then see the writes
-        queued before them, as on a one-thread executor)."""
-        def call(fn, args, kind):
-            return fn(*args) if kind == "plain" else fn(self._opened(), *args)
-
-        if not any(kind == "write" for _fn, _args, kind in jobs):
-            out = []
-            for fn, args, kind in jobs:
-                try:
-                    out.append((None, call(fn, args, kind)))
-                except BaseException as exc:  # noqa: BLE001 - raised by the caller's await
-                    out.append((exc, None))
-            return out
-        store = self._opened()
-        parts = store._group.run_each([lambda _con, j=j: call(*j) for j in jobs])
-        return [(part.error, part.value) for part in parts]
-
-    async def _guarded(self, coro):
-        """Run coro to completion even if the caller is cancelled: a write that reached the
-        store must also reach the live state, or the next commit would write it again."""
-        task = asyncio.ensure_future(coro)
-        self._inflight.add(task)
-        task.add_done_callback(_forget(self._inflight))
-        return await asyncio.shield(task)
+        return await self._worker.submit(fn, args, "plain")
 
     async def _drain(self) -> None:
-        while self._inflight or self._running is not None:
-            if self._running is not None:
-                await asyncio.wait([self._running])
+        """Until every call submitted and every load started has finished."""
+        while self._inflight or not self._worker.idle:
+            await self._worker.drain()
             await asyncio.gather(*tuple(self._inflight), return_exceptions=True)
 
     def _emit(self, kind: str, session_id: str, detail: dict) -> None:
@@ -510,6 +425,9 @@ class _SessionService(ServiceReadsMixin):
             subscription._put(event)
 
     def _emit_turn(self, session_id: str, receipt: RunBoundaryReceipt, appended: int, flushed: int = 0) -> None:
+        if session_id not in self._subscriptions:  # nobody would see them: only their numbers
+            self._event_seq += 2 if appended else 1
+            return
         if appended:
             self._emit("messages_appended", session_id,
                        {"appended": appended, "message_count": receipt.message_count, "persisted": self._persistent})
@@ -590,10 +508,11 @@ class _SessionService(ServiceReadsMixin):
                 for subscription in subscriptions:
                     subscription._end()
             self._subscriptions.clear()
+            self._worker.closing = True
             try:
                 await self._run(self._close_store)
             finally:
-                self._executor.shutdown(wait=False)  # idle: the close job was its last
+                self._worker.shutdown()  # idle: the close job was its last
                 self._closed = True
             if errors:
                 raise errors[0]
@@ -753,14 +672,22 @@ class PersistentSessionService(_SessionService):
             await asyncio.shield(task)
 
     async def _checkpoint(self, live: LiveSession, reason: str) -> bool:
-        written, _receipt = await self._guarded(self._commit(live, reason=reason))
+        written, _receipt = await self._commit(live, reason=reason)
         return written
 
     async def _commit(self, live: LiveSession, *, reason: str | None = None, turn: _Turn | None = None):
         """One write of a live session: a checkpoint (reason given, gated, skipped when
-        unchanged) or a turn (never gated). Returns (written, receipt)."""
-        async with live.write_lock:
+        unchanged) or a turn (never gated). Returns (written, receipt).
+
+        The session's write lock is held from here until the worker's answer has been
+        absorbed (by the call's hook, on the loop): two writes of one live session are never
+        in one batch, and each starts from what the one before it committed. Once submitted
+        the write runs and is absorbed even if the caller is cancelled meanwhile."""
+        lock = live.write_lock
+        await lock.acquire()
+        try:
             if turn is None and (live.discarded or live.gate.cancelled or not live.changed()):
+                lock.release()
                 return False, None
             # Past the gate: this save completes even if the gate is cancelled meanwhile.
             if live.discarded:  # a turn racing a discard: the dropped buffer is not written
@@ -768,17 +695,27 @@ class PersistentSessionService(_SessionService):
             else:
                 pending = tuple(live.pending)
                 metadata_json = live.metadata_json if live.metadata_json != live.written_metadata_json else None
-            written = await self._call(self._write_live, live.session_id, live.persisted_count,
-                                       pending, metadata_json, turn, reason, write=True)
-            live.absorb_commit(flushed=len(pending), metadata_json=metadata_json, missed=written.missed,
-                               reset=written.reset, turn=written.turn_bodies)
-            if reason is not None:
-                self._emit("checkpoint_written", live.session_id, {
-                    "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
-                    "message_count": live.persisted_count})
-            if turn is not None:
-                self._emit_turn(live.session_id, written.receipt, len(written.turn_bodies), len(pending))
-        return True, written.receipt
+
+            def absorb(error, written):
+                lock.release()
+                if error is not None:
+                    return error, None
+                live.absorb_commit(flushed=len(pending), metadata_json=metadata_json, missed=written.missed,
+                                   reset=written.reset, turn=written.turn_bodies)
+                if reason is not None:
+                    self._emit("checkpoint_written", live.session_id, {
+                        "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
+                        "message_count": live.persisted_count})
+                if turn is not None:
+                    self._emit_turn(live.session_id, written.receipt, len(written.turn_bodies), len(pending))
+                return None, (True, written.receipt)
+
+            future = self._worker.submit(self._write_live, (live.session_id, live.persisted_count, pending,
+                                                            metadata_json, turn, reason), "write", absorb)
+        except BaseException:  # nothing submitted: the hook will never run
+            lock.release()
+            raise
+        return await future
 
     def _write_live(self, store, *args) -> WriteResult:
         """Worker side of _commit (engine.live.write_live); an attribute so tests can hold a
@@ -823,7 +760,7 @@ class PersistentSessionService(_SessionService):
         turn = self._turn(run_id, messages, boundary, contributing_input_ids)
         live = self._live.get(session_id)
         if live is not None:
-            _written, receipt = await self._guarded(self._commit(live, turn=turn))
+            _written, receipt = await self._commit(live, turn=turn)
             return ApplyOutput(receipt, None)
         receipt, _snapshot, appended = await self._call(_apply_in_store, session_id, turn, False, write=True)
         self._emit_turn(session_id, receipt, appended)

@@ -428,13 +428,16 @@ class SessionsMixin:
         bodies = normalise_messages(messages)
         at = now_ms()
 
-        def append(con):
-            _num, new_count, _state = self._append_locked(con, session_id, bodies, at)
-            if bodies:
-                self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count}, at)
-            return new_count
+        return self._write(lambda con: self._append_logged(con, session_id, bodies, at), keeps_heads=True)
 
-        return self._write(append, keeps_heads=True)
+    def _append_logged(self, con, session_id: str, bodies: list[bytes], at_ms: int) -> int:
+        """append_messages inside an open transaction (bodies normalised): the messages and
+        their messages_appended event. Returns the new message count."""
+        _num, new_count, _state = self._append_locked(con, session_id, bodies, at_ms)
+        if bodies:
+            self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count},
+                           at_ms)
+        return new_count
 
     def raw_messages(self, session_id: str, start: int = 0, stop: int | None = None) -> list[bytes]:
         """Stored JSON bytes of messages [start, stop) (Python slice rules, negatives allowed).

@@ -258,7 +258,7 @@ SERVICE_CALLS = {
     "verify": lambda v: v.verify(),
     "delete_session": lambda v: v.delete_session("d"),
 }
-SERVICE_FACTS = {"close", "closed", "path", "runtime_adapter", "supports_persistent_sessions"}
+SERVICE_FACTS = {"batches", "close", "closed", "path", "runtime_adapter", "supports_persistent_sessions"}
 
 
 @pytest.mark.parametrize("persistent", [True, False], ids=["persistent", "ephemeral"])

@@ -469,13 +469,13 @@ async def test_store_work_never_runs_on_the_loop_thread(db_path):
     loop_thread = threading.get_ident()
     seen = []
     service = PersistentSessionService(db_path, checkpoint_interval=None)
-    original = service._run_batch
+    original = service._worker._run_batch
 
     def spy(jobs):
         seen.extend(threading.get_ident() for _ in jobs)
         return original(jobs)
 
-    service._run_batch = spy
+    service._worker._run_batch = spy
     async with service:
         sid = await service.create_session(MOB_META)
         await service.append_live(sid, [msg("a")])
