@@ -58,7 +58,7 @@ def test_belongs(benchmark, n, system):
     pool += rng.sample(layout.session_ids, 1000 - len(pool))
     expected = [sid in {m[0] for m in layout.target_members} for sid in pool]
     assert [store.session_belongs_to_mob(sid, TARGET_MOB) for sid in pool] == expected
-    con = store.connection
+    con = store._connection
     belongs = store.session_belongs_to_mob
     sql = "SELECT 1 FROM ms_bindings WHERE session_id = ?"
     ops = {
@@ -101,7 +101,7 @@ def test_members(benchmark, n, system):
         tag(benchmark, f"membership.members.n{n}.seed_way", sessions=n, members=MEMBERS, ops=1, scanned=scanned,
             scale=n / scanned, baseline=True)
         rounds = KNOBS.n(3, 3) if scanned > 100_000 else KNOBS.n(5, 10)
-        out = benchmark.pedantic(seed_way, (store.connection, TARGET_MOB, limit), rounds=rounds)
+        out = benchmark.pedantic(seed_way, (store._connection, TARGET_MOB, limit), rounds=rounds)
         if limit is None:
             assert set(out) == layout.target_members
     store.close()

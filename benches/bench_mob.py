@@ -188,7 +188,7 @@ def test_single_agent(benchmark, work_dir, system):
         assert fleet["mobstore"].store.message_count(fleet["mobstore"].sid) == 2 * used
     # WAL bytes per turn (untimed): 50 more turns with the auto-checkpoint off, so the WAL
     # only grows; includes SQLite's 24-byte frame headers.
-    con = fleet[system].store.connection if system == "mobstore" else fleet[system].con
+    con = fleet[system].store._connection if system == "mobstore" else fleet[system].con
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.execute("PRAGMA wal_autocheckpoint = 0")
     extra = turns("single-wal", 1024, 50)

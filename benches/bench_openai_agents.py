@@ -81,7 +81,7 @@ class Fleet:
         self.store = None
         if system == "mobstore":
             self.store = engine.open(path, synchronous="FULL")
-            con = self.store.connection
+            con = self.store._connection
             assert (con.execute("PRAGMA journal_mode").fetchone()[0], con.execute("PRAGMA synchronous").fetchone()[0]) \
                 == ("wal", 2)
             self.sessions = [MobstoreSession(f"agent-{i}", self.store) for i in range(n)]

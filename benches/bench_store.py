@@ -47,7 +47,7 @@ class MobstoreSystem:
     def __init__(self, work_dir: str, h: int, *, receipts: bool = True):
         self.path = copy_db(history_store(h), work_dir, "mobstore.db")
         self.store = engine.open(self.path, synchronous="FULL")
-        con = self.store.connection
+        con = self.store._connection
         assert (con.execute("PRAGMA journal_mode").fetchone()[0], con.execute("PRAGMA synchronous").fetchone()[0]) \
             == ("wal", 2)
         self.receipts = receipts
@@ -283,7 +283,7 @@ def test_bulk_builder_matches_api(tmp_path):
     ]
     with engine.open(bulk) as b, engine.open(api) as a:
         for q in queries:
-            assert _rows(b.connection, q) == _rows(a.connection, q), q
+            assert _rows(b._connection, q) == _rows(a._connection, q), q
         assert b.verify().ok
 
     # Many one-turn sessions sharing a turn (the peers' 10,000-session store) go through the memo.
@@ -300,7 +300,7 @@ def test_bulk_builder_matches_api(tmp_path):
             store.apply_runtime_turn(sid, "run-000000", turn, contributing_input_ids=["input-0"])
     with engine.open(few_bulk) as b, engine.open(few_api) as a:
         for q in queries:
-            assert _rows(b.connection, q) == _rows(a.connection, q), q
+            assert _rows(b._connection, q) == _rows(a._connection, q), q
         assert b.verify().ok
 
     mobs_bulk, mobs_api = str(tmp_path / "mobs_bulk.db"), str(tmp_path / "mobs_api.db")
@@ -311,5 +311,5 @@ def test_bulk_builder_matches_api(tmp_path):
             store.create_session(md, session_id=sid)
     with engine.open(mobs_bulk) as b, engine.open(mobs_api) as a:
         for q in queries[:3]:
-            assert _rows(b.connection, q) == _rows(a.connection, q), q
+            assert _rows(b._connection, q) == _rows(a._connection, q), q
         assert {(m.session_id, m.profile, m.meerkat_id) for m in b.mob_members("mob-0000")} == layout.target_members

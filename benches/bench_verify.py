@@ -26,7 +26,7 @@ VERIFY_HISTORY = 4000 if KNOBS.quick else 40000
 def verify_store():
     path = history_store(VERIFY_HISTORY)
     store = engine.open(path, readonly=True)
-    bodies = [row[0] for row in store.connection.execute("SELECT body FROM ms_messages ORDER BY key")]
+    bodies = [row[0] for row in store._connection.execute("SELECT body FROM ms_messages ORDER BY key")]
     joined = b"".join(bodies)
     yield store, joined, store.stats()["receipts"]
     store.close()

@@ -407,7 +407,7 @@ def build_history_store(path: str, n_messages: int, size: int) -> None:
     with a receipt and two events per turn, as n/2 apply_runtime_turn calls would leave it."""
     assert n_messages % 2 == 0, "histories are whole turns"
     with engine.open(path, synchronous="OFF") as store:
-        store.connection.execute("PRAGMA cache_size = -262144")
+        store._connection.execute("PRAGMA cache_size = -262144")
         with store.transaction() as con:
             write_history_session(con, 1, HISTORY_SESSION, history_metadata(),
                                   iter_turns("history", size, n_messages // 2), BASE_MS)
@@ -481,14 +481,14 @@ def build_mob_store(path: str, n_sessions: int, n_members: int) -> None:
     layout = mob_layout(n_sessions, n_members)
     empty_state = digest.TranscriptState.new("f3", strict=True).to_bytes()
     with engine.open(path, synchronous="OFF") as store:
-        store.connection.execute("PRAGMA cache_size = -1048576")
+        store._connection.execute("PRAGMA cache_size = -1048576")
         with store.transaction() as con:
             con.executemany(_INSERT_SESSION, (
                 (i + 1, sid, BASE_MS + i, BASE_MS + i, 0, 0, digest.dumps_value(md), empty_state)
                 for i, (sid, md) in enumerate(zip(layout.session_ids, layout.metadata))))
             con.executemany(_INSERT_BINDING, (
                 BindingFacts.from_metadata(md).row(sid) for sid, md in zip(layout.session_ids, layout.metadata)))
-        store.connection.execute("PRAGMA optimize")
+        store._connection.execute("PRAGMA optimize")
 
 
 def mob_store(n_sessions: int, n_members: int) -> str:

@@ -168,7 +168,7 @@ def _import_session(store: Store, rs: RealmSession, findings, report: ImportRepo
                  digest.TranscriptState.new(profile).to_bytes()),
             )
             con.execute(_UPSERT_BINDING, facts.row(rs.session_id))
-            store.log_event(con, "session_created", rs.session_id,
+            store._log_event(con, "session_created", rs.session_id,
                             {"imported_from": source, "message_count": len(messages)}, at)
             new = messages
             status = "imported"
@@ -183,7 +183,7 @@ def _import_session(store: Store, rs: RealmSession, findings, report: ImportRepo
             status = "extended" if new else "unchanged"
         if new:
             store._append_locked(con, rs.session_id, new, rs.updated_at_ms)
-            store.log_event(con, "messages_appended", rs.session_id,
+            store._log_event(con, "messages_appended", rs.session_id,
                             {"appended": len(new), "message_count": len(messages), "imported_from": source}, at)
         (num,) = con.execute("SELECT num FROM ms_sessions WHERE id = ?", (rs.session_id,)).fetchone()
         receipts_added = 0
@@ -207,7 +207,7 @@ def _import_session(store: Store, rs: RealmSession, findings, report: ImportRepo
                  digest.dumps_value(list(r.contributing_input_ids)), r.runtime_id, r.receipt_json, at),
             )
             receipts_added += 1
-            store.log_event(con, "receipt_committed", rs.session_id,
+            store._log_event(con, "receipt_committed", rs.session_id,
                             {"run_id": r.run_id, "sequence": r.sequence, "message_count": r.message_count,
                              "imported_from": source}, at)
         head_added = 0

@@ -201,7 +201,7 @@ def _write_live_locked(store, con, session_id, expected, pending, metadata_json,
         receipt = store._apply_turn_locked(con, _PreparedTurn(session_id, turn.run_id, turn_bodies, turn.boundary,
                                                               turn.contributing_input_ids), at)
     if reason is not None:
-        store.log_event(con, "checkpoint_written", session_id, {
+        store._log_event(con, "checkpoint_written", session_id, {
             # "flushed", not "appended": the append above already logged those messages.
             "reason": reason, "flushed": len(pending), "metadata": metadata_json is not None,
             "message_count": count + len(pending)}, at)

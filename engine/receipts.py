@@ -287,7 +287,7 @@ class ReceiptsMixin:
              orjson.dumps(turn.input_ids), at),
         )
         # One event for the turn (its messages and its receipt): one row less per turn.
-        self.log_event(
+        self._log_event(
             con, "receipt_committed", turn.session_id,
             {"run_id": turn.run_id, "sequence": receipt.sequence, "message_count": count,
              "appended": len(turn.bodies)}, at,

@@ -217,7 +217,7 @@ class RewritesMixin:
                   "superseded_receipts": superseded}
         if reason is not None:
             detail["reason"] = reason
-        self.log_event(con, "messages_truncated", session_id, detail, at)
+        self._log_event(con, "messages_truncated", session_id, detail, at)
         return count - keep, rewrite
 
     def purge_history(self, session_id: str, *, vacuum: bool = False) -> PurgeReport:
@@ -248,7 +248,7 @@ class RewritesMixin:
             (receipts,) = con.execute(
                 "SELECT count(*) FROM ms_receipts WHERE session_num = ? AND superseded_by IS NOT NULL", (num,)
             ).fetchone()
-            self.log_event(con, "history_purged", session_id, {
+            self._log_event(con, "history_purged", session_id, {
                 "rewrites": rewrites, "messages": messages, "bytes": size, "receipts": receipts,
                 "vacuum": vacuum}, at)
         with self._lock:

@@ -337,7 +337,7 @@ class SessionsMixin:
             raise SessionNotFoundError(f"no session {session_id!r}")
         return row
 
-    def log_event(self, con, kind: str, session_id: str, detail: dict, at_ms: int | None = None) -> None:
+    def _log_event(self, con, kind: str, session_id: str, detail: dict, at_ms: int | None = None) -> None:
         """Append to the event log inside an open transaction (con from transaction())."""
         con.execute(
             "INSERT INTO ms_events (at_ms, kind, session_id, detail, writer) VALUES (?, ?, ?, ?, ?)",
@@ -410,7 +410,7 @@ class SessionsMixin:
                  digest.TranscriptState.new(digest_profile, strict=decode == "strict").to_bytes()),
             )
             con.execute(_UPSERT_BINDING, facts.row(session_id))
-            self.log_event(con, "session_created", session_id, {"message_count": len(bodies)}, at)
+            self._log_event(con, "session_created", session_id, {"message_count": len(bodies)}, at)
             if bodies:
                 self._append_locked(con, session_id, bodies, at)
 
@@ -435,7 +435,7 @@ class SessionsMixin:
         their messages_appended event. Returns the new message count."""
         _num, new_count, _state = self._append_locked(con, session_id, bodies, at_ms)
         if bodies:
-            self.log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count},
+            self._log_event(con, "messages_appended", session_id, {"appended": len(bodies), "message_count": new_count},
                            at_ms)
         return new_count
 
@@ -596,7 +596,7 @@ class SessionsMixin:
                 "UPDATE ms_sessions SET metadata_json = ?, updated_at_ms = ? WHERE id = ?", (body, at, session_id)
             )
             con.execute(_UPSERT_BINDING, facts.row(session_id))
-            self.log_event(con, "metadata_changed", session_id, {}, at)
+            self._log_event(con, "metadata_changed", session_id, {}, at)
 
         self._write(replace, keeps_heads=True)
 
@@ -616,7 +616,7 @@ class SessionsMixin:
             )
             con.execute("DELETE FROM ms_bindings WHERE session_id = ?", (session_id,))
             con.execute("DELETE FROM ms_sessions WHERE num = ?", (num,))  # receipts cascade
-            self.log_event(con, "session_deleted", session_id, {"message_count": count})
+            self._log_event(con, "session_deleted", session_id, {"message_count": count})
             self._heads.forget(session_id, num)
             return True
 

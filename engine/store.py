@@ -224,8 +224,10 @@ class StoreBase:
         return self._schema_version
 
     @property
-    def connection(self) -> apsw.Connection:
-        """The underlying apsw connection, for read-only inspection (tests, tools)."""
+    def _connection(self) -> apsw.Connection:
+        """The underlying apsw connection, for inspection by mobstore's own tests and tools.
+        Not public: writing through it would bypass the digest state, bindings and event log
+        (read with Store.query instead)."""
         return self._con
 
     # -- lifecycle -----------------------------------------------------------------------------

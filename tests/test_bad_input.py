@@ -337,7 +337,7 @@ def test_sql_metacharacters_in_ids_are_plain_data(store, db_path):
     assert store.session("x'%") is None and store.session("' OR 1=1 --") is None
     assert store.mob_members("%") == [] and store.mob_members("' OR '1'='1") == []
     assert len(store.mob_members("m")) == len(hostile)
-    con = store.connection
+    con = store._connection
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
     assert {"ms_sessions", "ms_messages", "ms_receipts", "ms_bindings", "ms_events"} <= tables
     assert store.delete_session("a%") is False and store.delete_session("?") is False

@@ -94,7 +94,7 @@ def test_verify_exit_codes(mob_db, tmp_path):
     tampered = str(tmp_path / "t.db")
     shutil.copy(mob_db, tampered)
     with engine.open(tampered) as s:
-        s.connection.execute("UPDATE ms_messages SET body = ?", (b'{"role":"user","content":"hj"}',))
+        s._connection.execute("UPDATE ms_messages SET body = ?", (b'{"role":"user","content":"hj"}',))
     proc, doc = run("verify", tampered, "--json", check_json=True)
     assert proc.returncode == 1
     assert doc["mismatches"][0]["session_id"] == "s1"

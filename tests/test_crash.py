@@ -239,7 +239,7 @@ def check_file(db: str, model: Model, plan, acks: list[str], created: list[str])
         assert report.ok, report.mismatches
         assert report.receipts == report.receipts_ok == sum(len(r) for r in model.receipts.values())
 
-        con = store.connection
+        con = store._connection
         for sid in model.session_ids:
             if sid not in model.created:
                 assert store.session(sid) is None
@@ -436,10 +436,10 @@ def check_group_file(db: str, models: list, seeds: list, tags: list, lines: list
                 assert store.raw_messages(sid) == model.messages[sid], f"{sid}: stored messages differ"
                 got = {(r.run_id, r.sequence, r.message_count, r.conversation_digest) for r in store.receipts(sid)}
                 assert got == model.receipts[sid]
-                state = digest.TranscriptState.from_bytes(store.connection.execute(
+                state = digest.TranscriptState.from_bytes(store._connection.execute(
                     "SELECT sha256_state FROM ms_sessions WHERE id = ?", (sid,)).fetchone()[0])
                 assert state.digest() == digest.transcript_digest(model.messages[sid])
-        kinds = dict(store.connection.execute("SELECT kind, count(*) FROM ms_events GROUP BY kind").fetchall())
+        kinds = dict(store._connection.execute("SELECT kind, count(*) FROM ms_events GROUP BY kind").fetchall())
         assert kinds.get("receipt_committed", 0) == sum(m.turns for m in models)
     return {"acked": len(acks), "batches": max((int(a[7]) for a in acks), default=0),
             "in_flight_committed": in_flight_committed}
@@ -802,7 +802,7 @@ def check_checkpointer_file(db, seed, sids, tag, lines):
             assert meta["tag"] == tag
             allowed = [v for _at, v in versions[sid]]
             assert meta["v"] in allowed and meta["v"] >= acked_version[sid], (sid, meta, acked_version[sid])
-            num, state_bytes = store.connection.execute(
+            num, state_bytes = store._connection.execute(
                 "SELECT num, sha256_state FROM ms_sessions WHERE id = ?", (sid,)).fetchone()
             assert digest.TranscriptState.from_bytes(state_bytes).digest() == digest.transcript_digest(stored[sid])
             appended = sum(e.detail.get("appended", 0) for e in store.events(session_id=sid))

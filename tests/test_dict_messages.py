@@ -207,7 +207,7 @@ def test_cycles_and_depth_fail_fast_in_the_writer(make):
 def test_every_store_write_refuses_a_cyclic_message_at_once(store, db_path, make):
     sid = store.create_session()
     store.apply_runtime_turn(sid, "r", [msg("kept")])
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = fingerprint(db_path)
     calls = [
         lambda: store.append_messages(sid, [msg("ok"), make()]),
@@ -248,7 +248,7 @@ def test_one_size_limit_before_any_work(store, db_path, monkeypatch):
     assert sessions.MAX_MESSAGE_BYTES < 1_000_000_000  # below SQLite's length limit (TooBigError)
     assert sessions.MAX_MESSAGE_BYTES < 2**31 - 1       # and below the C canonicalizer's
     sid = store.create_session()
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = fingerprint(db_path)
     huge = b" " * sessions.MAX_MESSAGE_BYTES + b"{}"  # one byte over; never parsed
     started = time.monotonic()

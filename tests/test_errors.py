@@ -50,11 +50,6 @@ def _in_transaction(store):
         store.append_messages("s", [MSG])
 
 
-def _log_event(store):
-    with store.transaction() as con:
-        store.log_event(con, "metadata_changed", "s", {})
-
-
 def _in_reading(store):
     with store.reading():
         return store.messages("s") + store.messages("p")
@@ -75,7 +70,6 @@ WRITES = {
     "apply_runtime_turns": lambda s: s.apply_runtime_turns([("s", "run-3", [MSG]), ("p", "run-3", [MSG])]),
     "create_session": lambda s: s.create_session(BOUND, session_id="new", messages=[MSG]),
     "delete_session": lambda s: s.delete_session("d"),
-    "log_event": _log_event,
     "pop_message": lambda s: s.pop_message("p"),
     "prune_events": lambda s: s.prune_events(before_seq=2),
     "purge_history": lambda s: s.purge_history("s"),
@@ -110,7 +104,7 @@ READS = {
     "transcript_digest": lambda s: s.transcript_digest("s"),
     "verify": lambda s: s.verify(),
 }
-FACTS = {"connection", "path", "schema_version", "group_commit_stats", "close"}  # properties; close: last
+FACTS = {"path", "schema_version", "group_commit_stats", "close"}  # properties; close: last
 
 
 def test_every_public_store_method_is_driven():
@@ -177,7 +171,7 @@ def test_store_methods_under_persistent_write_faults(populated, kind, error):
 def test_store_methods_on_a_query_only_connection(populated):
     with engine.open(populated) as store:
         # SQLite answers every write SQLITE_READONLY (Store.query switches it off again after itself)
-        _drive(store, StoreReadOnlyError, before=lambda: store.connection.execute("PRAGMA query_only = 1"))
+        _drive(store, StoreReadOnlyError, before=lambda: store._connection.execute("PRAGMA query_only = 1"))
 
 
 def test_store_methods_while_another_connection_holds_the_write_lock(populated):
@@ -185,7 +179,7 @@ def test_store_methods_while_another_connection_holds_the_write_lock(populated):
     other.execute("BEGIN IMMEDIATE")
     try:
         with engine.open(populated) as store:
-            store.connection.set_busy_timeout(20)  # instead of 60 s per write
+            store._connection.set_busy_timeout(20)  # instead of 60 s per write
             _drive(store, StoreBusyError)
     finally:
         other.execute("ROLLBACK")
@@ -231,8 +225,8 @@ def test_open_of_a_file_that_is_not_a_database(tmp_path):
 def _full_after_open(path, **kw):
     """A store that cannot grow by a page: every write that needs one fails SQLITE_FULL."""
     s = store_module.open(path, **kw)
-    (pages,) = s.connection.execute("PRAGMA page_count").fetchone()
-    s.connection.execute(f"PRAGMA max_page_count = {int(pages)}")  # sql-safe: our own integer
+    (pages,) = s._connection.execute("PRAGMA page_count").fetchone()
+    s._connection.execute(f"PRAGMA max_page_count = {int(pages)}")  # sql-safe: our own integer
     return s
 
 

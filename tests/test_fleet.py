@@ -503,6 +503,6 @@ def test_duckdb_reads_the_rule_as_sqlite_does(tmp_path, rng, accept_newer):
 
 
 def test_binding_columns_match_the_schema(store):
-    cols = [(r[1], r[2]) for r in store.connection.execute("PRAGMA table_info(ms_bindings)")]
+    cols = [(r[1], r[2]) for r in store._connection.execute("PRAGMA table_info(ms_bindings)")]
     assert [c for c, _t in cols] == [c for c, _t in fleet_sql.BINDING_COLUMNS]
     assert [("BIGINT" if t == "INTEGER" else "VARCHAR") for _c, t in cols] == [t for _c, t in fleet_sql.BINDING_COLUMNS]

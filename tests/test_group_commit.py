@@ -113,13 +113,13 @@ def test_a_job_that_wrote_then_raised_leaves_nothing(store, db_path):
 
 def test_a_failed_commit_fails_every_caller_and_writes_nothing(store, db_path):
     sids = [store.create_session() for _ in range(4)]
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = fingerprint(db_path)
-    store.connection.set_commit_hook(lambda: True)  # True turns the COMMIT into a rollback
+    store._connection.set_commit_hook(lambda: True)  # True turns the COMMIT into a rollback
     try:
         out = gathered(store, [lambda s=s: store.apply_runtime_turn(s, "r", [msg(s)]) for s in sids])
     finally:
-        store.connection.set_commit_hook(None)
+        store._connection.set_commit_hook(None)
     assert all(isinstance(x, StoreError) for x in out), out
     assert fingerprint(db_path) == before
     # The store goes on working.
@@ -180,7 +180,7 @@ def test_apply_runtime_turns_is_one_commit_and_chains(store):
 def test_apply_runtime_turns_all_or_nothing(store, db_path):
     a = store.create_session()
     store.apply_runtime_turn(a, "r", [msg("0")])
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = fingerprint(db_path)
     with pytest.raises(SessionNotFoundError, match=r"turns\[1\]"):
         store.apply_runtime_turns([Turn(a, "r", [msg("1")]), Turn("ghost", "r", [msg("2")])])
@@ -404,10 +404,10 @@ def test_heads_forget_a_rolled_back_transaction_and_a_failed_commit(store):
         with store.transaction():
             store.apply_runtime_turn(sid, "r", [msg("gone")])
             raise RuntimeError("roll back")
-    store.connection.set_commit_hook(lambda: True)
+    store._connection.set_commit_hook(lambda: True)
     with pytest.raises(StoreError):
         store.apply_runtime_turn(sid, "r", [msg("gone too")])
-    store.connection.set_commit_hook(None)
+    store._connection.set_commit_hook(None)
     r = store.apply_runtime_turn(sid, "r", [msg("1")])
     assert (r.sequence, r.message_count) == (1, 2)
     assert store.verify().ok

@@ -122,10 +122,10 @@ def test_bindings_follow_every_write_path(store):
     store.set_metadata(sid, mob_metadata("n", "p", "k"))
     store.delete_session(sid)
     assert store.mob_members("n") == []
-    rows = store.connection.execute(
+    rows = store._connection.execute(
         "SELECT count(*) FROM ms_sessions s LEFT JOIN ms_bindings b ON b.session_id = s.id WHERE b.session_id IS NULL"
     ).fetchone()[0]
-    orphans = store.connection.execute(
+    orphans = store._connection.execute(
         "SELECT count(*) FROM ms_bindings b LEFT JOIN ms_sessions s ON s.id = b.session_id WHERE s.id IS NULL"
     ).fetchone()[0]
     assert rows == orphans == 0

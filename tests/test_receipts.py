@@ -32,7 +32,7 @@ def test_receipt_json_is_meerkats_shape(store):
     assert r.to_json() == expected
     no_digest = engine.RunBoundaryReceipt("r", "run_start", (), None, 0, 3)
     assert no_digest.to_json() == b'{"run_id":"r","boundary":"run_start","contributing_input_ids":[],"message_count":0,"sequence":3}'
-    stored = store.connection.execute(
+    stored = store._connection.execute(
         "SELECT receipt_json, profile, contributing_input_ids FROM ms_receipts").fetchone()
     assert stored == (None, "f3", b'["in-1","in-2"]')  # JSON regenerated from the columns
     assert store.receipts(sid) == [r]
@@ -94,7 +94,7 @@ def test_prefix_digests(store, rng):
 
 
 def _tamper(store, sql, args=()):
-    store.connection.execute(sql, args)
+    store._connection.execute(sql, args)
 
 
 def _setup(store, rng):
@@ -173,7 +173,7 @@ def test_profile_recorded_per_receipt(store):
     r = store.apply_runtime_turn(sid, "r", [msg("a")])
     assert len(r.conversation_digest) == 64 and not r.conversation_digest.startswith("sha256:")
     assert r.conversation_digest == full_digest(store, sid, profile="bare")
-    assert store.connection.execute("SELECT profile FROM ms_receipts").fetchone()[0] == "bare"
+    assert store._connection.execute("SELECT profile FROM ms_receipts").fetchone()[0] == "bare"
     assert store.verify().ok
 
 

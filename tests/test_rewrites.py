@@ -122,7 +122,7 @@ def test_random_rewrites_keep_every_receipt_verifiable(store, rng, profile):
     superseded = {k: v for k, v in model.receipts.items() if v[2] is not None}
     for (run, seq), (count, dg, by) in superseded.items():  # the receipt is the digest of what it was made on
         assert fresh_digest(model.before[by][:count], profile) == dg
-    stored_by = dict(((r, s), b) for r, s, b in store.connection.execute(
+    stored_by = dict(((r, s), b) for r, s, b in store._connection.execute(
         "SELECT run_id, sequence, superseded_by FROM ms_receipts"))
     assert stored_by == {k: v[2] for k, v in model.receipts.items()}
     report = store.verify()
@@ -141,13 +141,13 @@ def test_superseded_receipt_with_tampered_history_is_a_mismatch(store):
     store.truncate_messages(sid, 1)
     report = store.verify()
     assert report.ok and (report.receipts_ok, report.receipts_superseded) == (1, 1)
-    store.connection.execute("UPDATE ms_history SET body = ? WHERE idx = 2", (json.dumps(msg("C")).encode(),))
+    store._connection.execute("UPDATE ms_history SET body = ? WHERE idx = 2", (json.dumps(msg("C")).encode(),))
     report = store.verify()
     assert not report.ok and report.receipts_superseded == 0 and report.receipts_ok == 1
     assert {(m.kind, m.run_id, m.sequence) for m in report.mismatches} == {("receipt", "r", gone.sequence),
                                                                            ("rewrite", None, None)}
     assert kept.sequence not in {m.sequence for m in report.mismatches}
-    store.connection.execute("DELETE FROM ms_history WHERE idx = 2")
+    store._connection.execute("DELETE FROM ms_history WHERE idx = 2")
     report = store.verify()
     assert len(report.mismatches) == 2 and all("missing" in m.detail for m in report.mismatches)
 
@@ -165,7 +165,7 @@ def test_truncated_prefix_is_found_in_a_later_rewrite(store):
     report = store.verify()
     assert report.ok and (report.receipts_ok, report.receipts_superseded, report.rewrites_ok) == (1, 2, 2)
     # the history of rewrite 1 holds message 1 of rewrite 0's transcript: damage it, both fail
-    store.connection.execute("UPDATE ms_history SET body = ? WHERE rewrite = 1 AND idx = 1",
+    store._connection.execute("UPDATE ms_history SET body = ? WHERE rewrite = 1 AND idx = 1",
                              (json.dumps(msg("!")).encode(),))
     report = store.verify()
     assert {(m.kind, m.sequence) for m in report.mismatches} == {
@@ -223,7 +223,7 @@ def test_failure_inside_the_truncation_rolls_it_back(store, db_path, monkeypatch
     def boom(*a, **k):
         raise RuntimeError("crash in the event log")
 
-    monkeypatch.setattr(type(store), "log_event", boom)
+    monkeypatch.setattr(type(store), "_log_event", boom)
     with pytest.raises(RuntimeError):
         store.truncate_messages(sid, 0)
     assert fingerprint(db_path) == before
@@ -246,7 +246,7 @@ def test_purge_history_deletes_and_says_so(db_path, vacuum):
         store.apply_runtime_turn(sid, "r", [msg("keep me")])
         store.apply_runtime_turn(sid, "r", [msg(secret), msg("also gone")])
         store.truncate_messages(sid, 1)
-        store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert b"SECRET-4f1c9e" in _file_bytes(db_path)  # in the history
         cursor = store.events()[-1].seq
         report = store.purge_history(sid, vacuum=vacuum)
@@ -272,7 +272,7 @@ def test_delete_session_removes_its_history(store):
     sid = store.create_session(messages=[msg("a"), msg("b")])
     store.truncate_messages(sid, 0)
     assert store.delete_session(sid)
-    con = store.connection
+    con = store._connection
     assert con.execute("SELECT count(*) FROM ms_history").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM ms_rewrites").fetchone()[0] == 0
 
@@ -282,12 +282,12 @@ def test_superseded_imported_head(store):
     sid = store.create_session()
     store.append_messages(sid, [msg("a"), msg("b"), msg("c")])
     head = store.transcript_digest(sid, upto=3)
-    store.connection.execute(
+    store._connection.execute(
         "UPDATE ms_sessions SET head_revision = ?, head_message_count = 3, head_profile = 'f3' WHERE id = ?",
         (head, sid))
     assert store.verify().heads_ok == 2
     store.truncate_messages(sid, 1)
-    assert store.connection.execute("SELECT head_revision FROM ms_sessions").fetchone()[0] is None
+    assert store._connection.execute("SELECT head_revision FROM ms_sessions").fetchone()[0] is None
     report = store.verify()
     assert report.ok and (report.heads, report.heads_ok, report.heads_superseded) == (2, 1, 1)
 

@@ -15,7 +15,7 @@ from .conftest import fingerprint
 def test_new_file_gets_current_version(db_path):
     with engine.open(db_path) as s:
         assert s.schema_version == schema.SCHEMA_VERSION
-        tables = {r[0] for r in s.connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        tables = {r[0] for r in s._connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
     assert {"ms_sessions", "ms_messages", "ms_bindings", "ms_receipts", "ms_events"} <= tables
 
 
@@ -46,7 +46,7 @@ def test_upgrade_from_previous_version(db_path, monkeypatch):
     monkeypatch.setitem(schema.UPGRADES, schema.SCHEMA_VERSION, step)
     with engine.open(db_path) as s:
         assert s.schema_version == schema.SCHEMA_VERSION
-        assert s.connection.execute("SELECT note FROM ms_sessions WHERE id = 'old'").fetchone()[0] == "upgraded"
+        assert s._connection.execute("SELECT note FROM ms_sessions WHERE id = 'old'").fetchone()[0] == "upgraded"
     with engine.open(db_path):
         pass
     assert calls == [schema.SCHEMA_VERSION - 1]  # ran exactly once
@@ -101,9 +101,9 @@ def test_event_log_upgrade_keeps_every_seq_and_drops_the_counter_page(db_path):
     with engine.open(db_path) as s:
         assert [e.seq for e in s.events()] == [1, 2, 3, 4, 5]
         assert [e.session_id for e in s.events()] == [f"s{i}" for i in range(5)]
-        sql = s.connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'ms_events'").fetchone()[0]
+        sql = s._connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'ms_events'").fetchone()[0]
         assert "AUTOINCREMENT" not in sql.upper()
-        assert s.connection.execute("SELECT count(*) FROM sqlite_sequence").fetchone()[0] == 0
+        assert s._connection.execute("SELECT count(*) FROM sqlite_sequence").fetchone()[0] == 0
         s.create_session(session_id="new")
         assert s.events()[-1].seq == 6 and s.events()[-1].kind == "session_created"
 

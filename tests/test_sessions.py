@@ -90,13 +90,13 @@ def test_set_metadata_and_delete(store):
     assert store.session(sid).metadata == {"b": [1, 2.5, None]}
     assert store.delete_session(sid) is True
     assert store.session(sid) is None
-    con = store.connection
+    con = store._connection
     assert con.execute("SELECT count(*) FROM ms_messages").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM ms_bindings").fetchone()[0] == 0
 
 
 def test_pragmas_after_open(store, db_path):
-    con = store.connection
+    con = store._connection
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert con.execute("PRAGMA foreign_keys").fetchone()[0] == 1

@@ -115,11 +115,11 @@ def test_write_to_a_file_made_read_only_underneath_is_the_packages_error(db_path
     """A ReadOnlyError from SQLite itself maps to StoreReadOnlyError (engine/errors.py)."""
     with engine.open(db_path) as s:
         sid = s.create_session(messages=[MSG])
-        s.connection.execute("PRAGMA query_only = 1")  # SQLite now answers writes with SQLITE_READONLY
+        s._connection.execute("PRAGMA query_only = 1")  # SQLite now answers writes with SQLITE_READONLY
         before = s.message_count(sid)
         with pytest.raises(StoreError):
             s.append_messages(sid, [MSG])
-        s.connection.execute("PRAGMA query_only = 0")
+        s._connection.execute("PRAGMA query_only = 0")
         assert s.message_count(sid) == before
         s.append_messages(sid, [MSG])  # still usable
 
@@ -251,7 +251,7 @@ def test_close_with_failing_checkpoint_raises_packages_error_and_closes(db_path,
     with engine.open(db_path) as again:  # ... and the next open recovers them
         assert again.message_count(sid) == 3
         assert again.verify().ok
-        assert again.connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert again._connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
 # -- SQLite rolls back on its own ----------------------------------------------------------------
@@ -263,13 +263,13 @@ def test_disk_full_inside_a_nested_write_is_the_packages_error(tmp_path):
     path = str(tmp_path / "n.db")
     with engine.open(path, vfs=vfs.FAULT_VFS) as s:
         sid = s.create_session(messages=[MSG])
-        s.connection.execute("PRAGMA cache_size = 1")  # spill dirty pages to the WAL mid-transaction
+        s._connection.execute("PRAGMA cache_size = 1")  # spill dirty pages to the WAL mid-transaction
         plan.arm(1, kind="full")
         with pytest.raises(DiskFullError):
             with s.transaction():
                 s.append_messages(sid, [{"role": "user", "content": "x" * 4000}] * 50)
         plan.disarm()
-        assert not s.connection.in_transaction
+        assert not s._connection.in_transaction
         assert s.message_count(sid) == 1
         assert s.append_messages(sid, [MSG]) == 2  # still usable
     assert plan.injected == 1
@@ -282,7 +282,7 @@ def test_a_swallowed_rollback_never_turns_into_autocommit(tmp_path):
     path = str(tmp_path / "n.db")
     with engine.open(path, vfs=vfs.FAULT_VFS) as s:
         sid = s.create_session(messages=[MSG])
-        s.connection.execute("PRAGMA cache_size = 1")
+        s._connection.execute("PRAGMA cache_size = 1")
         with pytest.raises(StoreError, match="rolled back"):
             with s.transaction():
                 s.append_messages(sid, [MSG])

@@ -124,7 +124,7 @@ def test_verify_native_and_python_give_the_same_report(store, rng):
         store.apply_runtime_turn(sid, f"run-{t % 4}", [digest.message_bytes(demo.user_message(rng, 200)),
                                                         digest.message_bytes(demo.assistant_message(rng, 500))])
     # break one message of one session behind mobstore's back
-    con = store.connection
+    con = store._connection
     num = con.execute("SELECT num FROM ms_sessions WHERE id = ?", (sids[1],)).fetchone()[0]
     con.execute("UPDATE ms_messages SET body = ? WHERE key = ?", (b'{"role":"user","content":"tampered"}', (num << 32) | 5))
     native_report = store.verify()

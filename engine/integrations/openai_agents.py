@@ -32,7 +32,7 @@ import asyncio
 import os
 from typing import Any, Iterable
 
-from agents import RunHooks, Runner
+from agents import Runner
 from agents.memory import SessionSettings
 from agents.memory.session_settings import coerce_session_settings, resolve_session_limit
 
