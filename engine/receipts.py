@@ -1,7 +1,7 @@
 """Runtime receipts: apply_runtime_turn in one transaction, O(delta) transcript digests,
 and verify (recompute every receipt's and head's digest in one streaming pass).
 
-Receipt shape and sequence rule: ../shared/meerkat/FORMAT.md §4.3-4.4 and SPEC §1.
+Receipt shape and sequence rule: docs/receipts.md (meerkat-core/src/lifecycle/run_receipt.rs:56-71@c7b8518b4).
 The digest state (ms_sessions.sha256_state) is the SHA-256 midstate of "[" + the
 canonical messages so far; it advances in the same transaction as every append, so a
 receipt's digest costs O(turn size), also in a new process right after opening.
@@ -53,7 +53,7 @@ class RunBoundaryReceipt:
         return out
 
     def to_json(self) -> bytes:
-        """Meerkat's receipt JSON: compact, serde_json escapes, key order of SPEC §1.
+        """Meerkat's receipt JSON: compact, serde_json escapes, key order of docs/receipts.md.
         (Strings and integers only: orjson writes them exactly as serde_json does,
         tests/test_receipts.py checks it against the serde-rules writer.)"""
         return orjson.dumps(self.to_dict())
