@@ -443,37 +443,27 @@ class SessionsMixin:
         """Stored JSON bytes of messages [start, stop) (Python slice rules, negatives allowed).
 
         Runs: SELECT body FROM ms_messages WHERE key >= ? AND key < ? (a rowid range)."""
-        check_id(session_id)
-        start = _args.slice_bound(start, "start")
-        stop = _args.slice_bound(stop, "stop")
         with self.reading() as con:
-            num, count, _state, _profile = self._session_row(con, session_id)
-            lo, hi, _ = slice(start, stop).indices(count)
-            if hi <= lo:
-                return []
-            return [
-                row[0]
-                for row in con.execute(
-                    "SELECT body FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key",
-                    (message_key(num, lo), message_key(num, hi)),
-                )
-            ]
+            return [row[0] for row in self._message_rows(con, session_id, start, stop)]
 
     def messages(self, session_id: str, start: int = 0, stop: int | None = None) -> list[dict]:
         """Messages [start, stop) as dicts (Python slice rules). SessionNotFoundError if unknown.
         Each row is decoded as it is read, so at most one message's bytes are held besides
         the result (peak ~ the dicts, not dicts + every body: benches/bench_memory.py)."""
+        with self.reading() as con:
+            return _decode_rows(self._message_rows(con, session_id, start, stop))
+
+    def _message_rows(self, con, session_id: str, start: Any, stop: Any) -> Iterable[tuple[bytes]]:
+        """The (body,) rows of messages [start, stop), Python slice rules, inside reading()."""
         check_id(session_id)
         start = _args.slice_bound(start, "start")
         stop = _args.slice_bound(stop, "stop")
-        with self.reading() as con:
-            num, count, _state, _profile = self._session_row(con, session_id)
-            lo, hi, _ = slice(start, stop).indices(count)
-            if hi <= lo:
-                return []
-            return _decode_rows(con.execute(
-                "SELECT body FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key",
-                (message_key(num, lo), message_key(num, hi))))
+        num, count, _state, _profile = self._session_row(con, session_id)
+        lo, hi, _ = slice(start, stop).indices(count)
+        if hi <= lo:
+            return ()
+        return con.execute("SELECT body FROM ms_messages WHERE key >= ? AND key < ? ORDER BY key",
+                           (message_key(num, lo), message_key(num, hi)))
 
     def iter_messages(self, session_id: str, start: int = 0, stop: int | None = None, *,
                       chunk: int = 1024) -> Iterator[dict]:
