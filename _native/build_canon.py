@@ -29,7 +29,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SOURCES = ["json_parse.c", "numbers.c", "scalars.c", "message.c", "transcript.c", "writer.c", "sha256.c", "jcs.c",
+SOURCES = ["json_parse.c", "numbers.c", "scalars.c", "message.c", "transcript.c", "hashpipe.c", "writer.c", "sha256.c", "jcs.c",
            "jcs_number.c"]
 MODEL = os.path.join(ROOT, "engine", "meerkat_model.json")
 GEN_DIR = os.path.join(ROOT, "build", "native-gen")

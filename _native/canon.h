@@ -106,11 +106,20 @@ int mobstore_message_sha256(mobstore_ctx *ctx, const char *msg, size_t len, int 
 int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t *lens,
                                size_t n, int profile, char *out_hex);
 
-/* Threads mobstore_transcript_digest may use, process-wide: 1 = always
- * sequential; >= 2 (default 2) = a batch of >= 1 MiB of input is hashed on
- * one extra short-lived thread while the caller canonicalises (same bytes,
- * same result and errors).  n < 1 counts as 1.  Returns the previous value. */
+/* Threads a transcript call (digest, absorb, checkpoints) may use, process-wide:
+ * 1 = always sequential; >= 2 (default 2) = a batch of >= 512 KiB of input
+ * is hashed on the context's hashing thread while the caller canonicalises
+ * (same bytes, same result and errors; never waits long for that thread, see
+ * hashpipe.c).  n < 1 counts as 1.  Returns the previous value. */
 int mobstore_set_digest_threads(int n);
+/* Tests only: MOB_PIPE_TEST_* bits; any nonzero mode pipelines every batch
+ * over the threshold (1 without a hashing thread, 2 with 512-byte slots and no
+ * threshold, 4 with a hashing thread that sleeps before each slot, 8 nothing
+ * else); 0 = normal. */
+void mobstore_pipe_test_mode(int mode);
+/* Tests and tuning: slots of ctx's batches hashed by the hashing thread (out[0]), by
+ * the caller (out[1]), and times the caller stopped waiting for the thread (out[2]). */
+void mobstore_ctx_pipe_stats(mobstore_ctx *ctx, uint64_t *out3);
 
 /* Streaming transcript state: a SHA-256 state that has absorbed "[" and
  * `count` canonical messages joined by ",".  absorb adds n more messages
@@ -142,6 +151,21 @@ int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, u
                                     const char *const *ptrs, size_t bias, const size_t *lens, size_t n,
                                     int profile, const uint64_t *at, size_t n_at, size_t *next_at,
                                     char *hex_out);
+
+/* The same calls over objects: message i is the Py_ssize_t-sized length at
+ * objs[i] + size_off followed by the bytes at objs[i] + data_off (a CPython
+ * bytes object: the caller passes a tuple's item array, so no per-message
+ * lengths or addresses are built; the layout is checked by the caller).  A
+ * negative length is MOBSTORE_E_ARG. */
+int mobstore_transcript_digest_objs(mobstore_ctx *ctx, const char *const *objs, size_t n, size_t data_off,
+                                    size_t size_off, int profile, char *out_hex);
+int mobstore_transcript_absorb_objs(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                    const char *const *objs, size_t n, size_t data_off, size_t size_off,
+                                    int profile);
+int mobstore_transcript_checkpoints_objs(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                         const char *const *objs, size_t n, size_t data_off, size_t size_off,
+                                         int profile, const uint64_t *at, size_t n_at, size_t *next_at,
+                                         char *hex_out);
 
 /* Details of the last error on ctx: code, message index within a batch (0
  * for single calls), byte offset within that message (syntax errors), and a
@@ -285,6 +309,22 @@ int mob_out_number(mob_out *o, const mob_node *n);
 /* message.c: the typed decode.  `profile` is a MOBSTORE_PROFILE_* value,
  * optionally | MOBSTORE_DECODE_STRICT. */
 int mob_canonical_message(mob_doc *d, mob_out *o, const uint8_t *msg, size_t len, int profile);
+
+/* hashpipe.c: hashing a batch's canonical stream on a second thread (the
+ * producer writes into mob_pipe_out, calls mob_pipe_after_message after each
+ * message and mob_pipe_end at the end; checkpoints with mob_pipe_mark). */
+typedef struct mob_pipe mob_pipe;
+enum { MOB_PIPE_TEST_NO_WORKER = 1, MOB_PIPE_TEST_TINY = 2, MOB_PIPE_TEST_SLOW_WORKER = 4, MOB_PIPE_TEST_FORCE = 8 };
+void mob_pipe_set_test_mode(int mode);
+mob_pipe *mob_pipe_begin(mob_pipe **cache, const mobstore_sha256 *st, char *hex_out);
+mob_out *mob_pipe_out(mob_pipe *p);
+int mob_pipe_mark(mob_pipe *p, size_t j);
+int mob_pipe_after_message(mob_pipe *p);
+int mob_pipe_end(mob_pipe *p, mobstore_sha256 *st); /* the worker's share, % */
+void mob_pipe_stats(mob_pipe *p, uint64_t out[3]);
+void mob_pipe_release(mob_pipe *p);
+void mob_pipe_trim(mob_pipe *p);
+size_t mob_pipe_chunk(const mob_pipe *p);
 
 /* jcs.c: the jcs profile's own parse state (allocated on first use). */
 #define MOBSTORE_JCS_KEY_SHOWN 24 /* bytes of a duplicated name quoted in its error */

@@ -5,35 +5,31 @@
  * A mobstore_ctx owns the parse tree (mob_doc) and the output buffer
  * (mob_out) and is reused across calls, so steady state allocates nothing.
  * One context per thread: the Python side calls these without the GIL.
+ *
+ * Every transcript call (digest, absorb, checkpoints) is one loop, run_batch:
+ * canonicalise each message into the stream "[" + c(m0) + "," + ...,
+ * recording the digest at checkpoint counts on the way.  A batch of at least
+ * PIPE_MIN_INPUT bytes hashes on the context's hashing thread (hashpipe.c)
+ * while this thread canonicalises; a smaller one, or with threads = 1, hashes
+ * here every FLUSH_AT bytes.
  */
+#define _GNU_SOURCE 1 /* sched_getaffinity, CPU_COUNT */
 #define MOBSTORE_CANON_INTERNAL 1
 #include "canon.h"
 
 #include <string.h>
 
-#include <pthread.h>
-#include <signal.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* Two-thread transcript digest (mobstore_transcript_digest only): the calling
- * thread canonicalises into a ring of PIPE_SLOTS output buffers while one
- * short-lived helper thread hashes the filled ones in order.  Below
- * PIPE_MIN_INPUT bytes of input the thread start/join (~tens of us) and the
- * handoffs cost more than the overlap gains, so small batches stay sequential. */
-#define PIPE_MIN_INPUT (1u << 20) /* total input bytes of a batch */
-#define PIPE_SLOTS 4
-/* A slot is handed over once it holds >= PIPE_CHUNK bytes.  Each handoff can
- * wake the hasher (it hashes faster than the caller canonicalises), so larger
- * chunks mean fewer wakeups: measured on 4,000 x 1 KiB, 64 KiB -> 4.6 ms,
- * 256 KiB -> 4.2 ms (sequential 6.6 ms).  Ring: 4 x 512 KiB (buffer capacity
- * after the first large call) per context; mobstore_ctx_trim keeps it. */
-#define PIPE_CHUNK (256u << 10)
+#include <time.h>
 
 struct mobstore_ctx {
     mob_doc doc;
     mob_out out;
-    mob_out ring[PIPE_SLOTS]; /* pipeline slots: allocated on first large call, reused */
+    mob_pipe *pipe;           /* the hashing thread and its slots: made on first large batch */
+    double pipe_rate[2];      /* large batches: measured ns per input byte, sequential / pipelined (0: none yet) */
+    unsigned pipe_batches;    /* large batches so far */
     mob_jcs *jcs;             /* the jcs profile's parse state: allocated on first use */
     int err;
     size_t err_index;
@@ -58,7 +54,7 @@ void mobstore_ctx_free(mobstore_ctx *ctx)
     if (!ctx) return;
     mob_doc_free(&ctx->doc);
     free(ctx->out.buf);
-    for (int i = 0; i < PIPE_SLOTS; i++) free(ctx->ring[i].buf);
+    mob_pipe_release(ctx->pipe);
     mob_jcs_free(ctx->jcs);
     free(ctx);
 }
@@ -75,12 +71,7 @@ void mobstore_ctx_trim(mobstore_ctx *ctx)
         free(ctx->out.buf);
         memset(&ctx->out, 0, sizeof ctx->out);
     }
-    for (int i = 0; i < PIPE_SLOTS; i++) {
-        if (ctx->ring[i].cap > (1u << 20)) {
-            free(ctx->ring[i].buf);
-            memset(&ctx->ring[i], 0, sizeof ctx->ring[i]);
-        }
-    }
+    mob_pipe_trim(ctx->pipe);
 }
 
 /* The jcs profile's error kinds (jcs.c reports a kind, an offset and a
@@ -208,93 +199,41 @@ int mobstore_message_sha256(mobstore_ctx *ctx, const char *msg, size_t len, int 
     return 0;
 }
 
-/* Where a batch's messages are: back to back in `data` (ptrs NULL), or message i at
- * ptrs[i] + bias (the caller's own buffers, e.g. Python bytes objects: no join). */
+/* Where a batch's messages are: back to back in `data` (ptrs NULL), or
+ * message i at ptrs[i] + bias, its length lens[i] or (lens NULL) the
+ * Py_ssize_t at ptrs[i] + size_off (the caller's own buffers, e.g. Python
+ * bytes objects: no join, no arrays built per call). */
 typedef struct {
     const uint8_t *data;
     const char *const *ptrs;
     size_t bias;
     const size_t *lens;
+    size_t size_off;
 } msg_src;
 
-static inline const uint8_t *src_next(const msg_src *src, size_t i, const uint8_t **cursor)
+static inline size_t src_len(const msg_src *src, size_t i)
+{
+    if (src->lens) return src->lens[i];
+    ptrdiff_t n;
+    memcpy(&n, src->ptrs[i] + src->size_off, sizeof n);
+    return (size_t)n; /* >= 0: checked by valid_objs */
+}
+
+static inline const uint8_t *src_next(const msg_src *src, size_t i, const uint8_t **cursor, size_t len)
 {
     if (src->ptrs) return (const uint8_t *)src->ptrs[i] + src->bias;
     const uint8_t *p = *cursor;
-    *cursor += src->lens[i];
+    *cursor += len;
     return p;
 }
 
-/* Canonicalise messages [0, n) into `state`, flushing the output buffer to
- * the hash every 32 KiB.  `count` = messages already in the transcript. */
+/* Below this many input bytes a batch hashes on the calling thread: the
+ * handoffs and the tail left to hash after the last message cost more than
+ * the overlap gains (4,000 x 1 KiB f3 with an idle second core: see the
+ * commit that set it). */
+#define PIPE_MIN_INPUT (512u << 10)
+/* Sequential: the output buffer is hashed every FLUSH_AT bytes (stays in L2). */
 #define FLUSH_AT (32u << 10)
-
-static int absorb_src(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count, const msg_src *src,
-                      size_t n, int profile)
-{
-    const uint8_t *cursor = src->data;
-    mob_out *o = &ctx->out;
-    o->len = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (count + i > 0) {
-            if (mob_out_byte(o, ',')) return set_error(ctx, MOBSTORE_E_NOMEM, i);
-        }
-        const uint8_t *p = src_next(src, i, &cursor);
-        int rc = canon_one(ctx, o, p, src->lens[i], profile);
-        if (rc) return set_error(ctx, rc, i);
-        if (o->len >= FLUSH_AT) {
-            mobstore_sha256_update(state, o->buf, o->len);
-            o->len = 0;
-        }
-    }
-    mobstore_sha256_update(state, o->buf, o->len);
-    o->len = 0;
-    return 0;
-}
-
-static int absorb_into(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t count, const char *data,
-                       const size_t *lens, size_t n, int profile)
-{
-    msg_src src = {(const uint8_t *)data, NULL, 0, lens};
-    return absorb_src(ctx, state, count, &src, n, profile);
-}
-
-void mobstore_transcript_init(mobstore_sha256 *state)
-{
-    mobstore_sha256_init(state);
-    mobstore_sha256_update(state, "[", 1);
-}
-
-int mobstore_transcript_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
-                               const char *data, const size_t *lens, size_t n, int profile)
-{
-    if (!ctx) return MOBSTORE_E_ARG;
-    clear_error(ctx);
-    if (!state || !count || (n && (!data || !lens)) || !valid_profile(profile))
-        return set_error(ctx, MOBSTORE_E_ARG, 0);
-    mobstore_sha256 work = *state;
-    int rc = absorb_into(ctx, &work, *count, data, lens, n, profile);
-    if (rc) return rc;
-    *state = work;
-    *count += n;
-    return 0;
-}
-
-void mobstore_transcript_hex(const mobstore_sha256 *state, char *out_hex)
-{
-    mobstore_sha256 c = *state;
-    mobstore_sha256_update(&c, "]", 1);
-    mobstore_sha256_final_hex(&c, out_hex);
-}
-
-/* ---- the pipelined digest ---------------------------------------------
- * Slots [tail, tail + full) (mod PIPE_SLOTS) are queued or being hashed and
- * belong to the hasher; every other slot belongs to the producer, which fills
- * slot `head` and queues it once it holds >= PIPE_CHUNK bytes (a slot grows
- * to fit a message larger than a chunk: the hash is over one byte stream, so
- * where a slot ends does not matter).  A slot leaves the queue (full--) only
- * after it has been hashed, so the producer never writes a slot being read.
- * All shared fields are read and written under `mu`. */
 
 static int g_digest_threads = 2; /* process-wide; accessed atomically */
 
@@ -304,148 +243,204 @@ int mobstore_set_digest_threads(int n)
     return __atomic_exchange_n(&g_digest_threads, n, __ATOMIC_RELAXED);
 }
 
+static int g_pipe_test; /* MOB_PIPE_TEST_* (tests only) */
+
+void mobstore_pipe_test_mode(int mode)
+{
+    __atomic_store_n(&g_pipe_test, mode, __ATOMIC_RELAXED);
+    mob_pipe_set_test_mode(mode);
+}
+
+/* Checkpoints of one batch: at[j] ascending from *next (n_at 0: none). */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t filled;  /* hasher waits: a slot was queued, or done/stop */
-    pthread_cond_t drained; /* producer waits: a slot was hashed */
-    mob_out *ring;
-    mobstore_sha256 *state;
-    unsigned tail, full;
-    int done, stop;
-} mob_pipe;
+    const uint64_t *at;
+    size_t n_at;
+    size_t next;
+    char *hex_out;
+} ckpts;
 
-static void *pipe_hasher(void *arg)
+/* A large batch (>= min_input bytes, threads allowed, more than one CPU to
+ * run on) is pipelined when that has been the faster way for this context:
+ * each large batch measures its ns per input byte, kept per way as a moving
+ * average; the faster way is taken, and every PIPE_PROBE-th batch the other
+ * one, so a change in the machine's load (the other core busy or free again)
+ * is seen.  Returns 0 (too small), 1 (large, sequential), 2 (large, pipelined). */
+#define PIPE_PROBE 8
+
+static int pick_way(mobstore_ctx *ctx, const msg_src *src, size_t n, size_t min_input, int forced)
 {
-    mob_pipe *pp = arg;
-    pthread_mutex_lock(&pp->mu);
-    for (;;) {
-        while (!pp->full && !pp->done && !pp->stop) pthread_cond_wait(&pp->filled, &pp->mu);
-        if (pp->stop || !pp->full) break; /* stop, or done and drained */
-        const mob_out *slot = &pp->ring[pp->tail];
-        pthread_mutex_unlock(&pp->mu);
-        mobstore_sha256_update(pp->state, slot->buf, slot->len);
-        pthread_mutex_lock(&pp->mu);
-        pp->tail = (pp->tail + 1) % PIPE_SLOTS;
-        pp->full--;
-        pthread_cond_signal(&pp->drained);
-    }
-    pthread_mutex_unlock(&pp->mu);
-    return NULL;
+    if (n < 2 || __atomic_load_n(&g_digest_threads, __ATOMIC_RELAXED) < 2) return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n && total < min_input; i++) total += src_len(src, i);
+    if (total < min_input) return 0;
+    if (forced) return 2;
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) return 1; /* one core: no overlap */
+    unsigned k = ctx->pipe_batches++;
+    double seq = ctx->pipe_rate[0], par = ctx->pipe_rate[1];
+    if (par == 0) return 2;
+    if (seq == 0) return 1;
+    int best = par <= seq ? 2 : 1;
+    return k % PIPE_PROBE == PIPE_PROBE - 1 ? 3 - best : best;
 }
 
-/* Queue slot *head and move to the next free one (waiting for the hasher). */
-static void pipe_push(mob_pipe *pp, unsigned *head)
+static double now_ns(void)
 {
-    pthread_mutex_lock(&pp->mu);
-    pp->full++;
-    pthread_cond_signal(&pp->filled);
-    while (pp->full == PIPE_SLOTS) pthread_cond_wait(&pp->drained, &pp->mu);
-    pthread_mutex_unlock(&pp->mu);
-    *head = (*head + 1) % PIPE_SLOTS;
-    pp->ring[*head].len = 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-static void pipe_finish(mob_pipe *pp, pthread_t th, int stop)
+static void record_way(mobstore_ctx *ctx, int way, double ns, size_t bytes)
 {
-    pthread_mutex_lock(&pp->mu);
-    if (stop) pp->stop = 1;
-    else pp->done = 1;
-    pthread_cond_signal(&pp->filled);
-    pthread_mutex_unlock(&pp->mu);
-    pthread_join(th, NULL);
-    pthread_cond_destroy(&pp->drained);
-    pthread_cond_destroy(&pp->filled);
-    pthread_mutex_destroy(&pp->mu);
+    if (!bytes) return;
+    double r = ns / (double)bytes, *slot = &ctx->pipe_rate[way - 1];
+    *slot = *slot == 0 ? r : 0.75 * *slot + 0.25 * r;
 }
 
-/* Returns 1 if the pipeline could not start (caller runs the sequential path
- * on an untouched *state); else 0 or an error code set on ctx, exactly as
- * absorb_into(ctx, state, 0, ...) would. */
-static int pipelined_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, const msg_src *src,
-                            size_t n, int profile, int *rc_out)
+void mobstore_ctx_pipe_stats(mobstore_ctx *ctx, uint64_t *out3)
 {
-    for (int i = 0; i < PIPE_SLOTS; i++) {
-        ctx->ring[i].oom = 0;
-        ctx->ring[i].len = 0;
-        if (mob_out_reserve(&ctx->ring[i], PIPE_CHUNK + (PIPE_CHUNK >> 2))) return 1;
-    }
-    mob_pipe pp;
-    memset(&pp, 0, sizeof pp);
-    pp.ring = ctx->ring;
-    pp.state = state;
-    if (pthread_mutex_init(&pp.mu, NULL)) return 1;
-    if (pthread_cond_init(&pp.filled, NULL)) {
-        pthread_mutex_destroy(&pp.mu);
-        return 1;
-    }
-    if (pthread_cond_init(&pp.drained, NULL)) {
-        pthread_cond_destroy(&pp.filled);
-        pthread_mutex_destroy(&pp.mu);
-        return 1;
-    }
-    /* the hasher takes no signals: they stay with the caller's threads */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pthread_t th;
-    int crc = pthread_create(&th, NULL, pipe_hasher, &pp);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (crc) {
-        pthread_cond_destroy(&pp.drained);
-        pthread_cond_destroy(&pp.filled);
-        pthread_mutex_destroy(&pp.mu);
-        return 1;
-    }
+    if (!ctx || !out3) return;
+    mob_pipe_stats(ctx->pipe, out3);
+}
 
+/* Canonicalise messages [0, n) of src into the stream *state (which holds *count
+ * messages), recording checkpoint digests.  On a bad message: its error is set
+ * (index i) and *state / *count / ck->next cover the messages before it. */
+static int run_batch(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count, const msg_src *src, size_t n,
+                     int profile, ckpts *ck)
+{
     const uint8_t *cursor = src->data;
-    const size_t *lens = src->lens;
-    unsigned head = 0;
-    mob_out *o = &ctx->ring[head];
+    size_t j = ck->next;
+    uint64_t c = *count;
     int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && mob_out_byte(o, ',')) {
+    mob_pipe *pp = NULL;
+    mob_out *o = &ctx->out;
+    int test = __atomic_load_n(&g_pipe_test, __ATOMIC_RELAXED);
+    int way = pick_way(ctx, src, n, (test & MOB_PIPE_TEST_TINY) ? 1 : PIPE_MIN_INPUT, test != 0);
+    double t0 = way ? now_ns() : 0;
+    if (way == 2 && (pp = mob_pipe_begin(&ctx->pipe, state, ck->hex_out)))
+        o = mob_pipe_out(pp);
+    else
+        o->len = 0;
+    size_t bytes = 0;
+    for (size_t i = 0;; i++) {
+        /* every checkpoint at the current count, before the next message */
+        while (j < ck->n_at && ck->at[j] == c) {
+            if (pp) {
+                if (mob_pipe_mark(pp, j)) {
+                    rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
+                    goto done;
+                }
+            } else {
+                char hex[65];
+                mobstore_sha256_update(state, o->buf, o->len);
+                o->len = 0;
+                mobstore_transcript_hex(state, hex);
+                memcpy(ck->hex_out + 64 * j, hex, 64);
+            }
+            j++;
+        }
+        if (i == n || (j < ck->n_at && ck->at[j] < c)) break; /* done, or a checkpoint behind us (caller's order) */
+        size_t len = src_len(src, i);
+        const uint8_t *p = src_next(src, i, &cursor, len);
+        bytes += len;
+        size_t before = o->len;
+        if (c > 0 && mob_out_byte(o, ',')) {
             rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
+            o->len = before; /* nothing of message i reaches the state */
             break;
         }
-        const uint8_t *p = src_next(src, i, &cursor);
-        int mrc = canon_one(ctx, o, p, lens[i], profile);
+        int mrc = canon_one(ctx, o, p, len, profile);
         if (mrc) {
             rc = set_error(ctx, mrc, i);
+            o->len = before; /* drop the separator too */
             break;
         }
-        if (o->len >= PIPE_CHUNK) {
-            pipe_push(&pp, &head);
-            o = &ctx->ring[head];
-            o->oom = 0;
+        c++;
+        if (pp) {
+            if (mob_pipe_after_message(pp)) {
+                rc = set_error(ctx, MOBSTORE_E_NOMEM, i + 1);
+                goto done;
+            }
+            o = mob_pipe_out(pp);
+        } else if (o->len >= FLUSH_AT) {
+            mobstore_sha256_update(state, o->buf, o->len);
+            o->len = 0;
         }
     }
-    if (!rc && o->len) {
-        /* the last partial slot: queue it without waiting for a free one */
-        pthread_mutex_lock(&pp.mu);
-        pp.full++;
-        pthread_cond_signal(&pp.filled);
-        pthread_mutex_unlock(&pp.mu);
+done:
+    if (pp) {
+        mob_pipe_end(pp, state);
+    } else {
+        mobstore_sha256_update(state, o->buf, o->len);
+        o->len = 0;
     }
-    pipe_finish(&pp, th, rc != 0);
-    *rc_out = rc;
-    return 0;
+    if (way && !rc) record_way(ctx, pp ? 2 : 1, now_ns() - t0, bytes);
+    *count = c;
+    ck->next = j;
+    return rc;
 }
 
 static int digest_src(mobstore_ctx *ctx, const msg_src *src, size_t n, int profile, char *out_hex)
 {
     mobstore_sha256 s;
     mobstore_transcript_init(&s);
-    int rc = 0;
-    int sequential = 1;
-    if (n > 1 && __atomic_load_n(&g_digest_threads, __ATOMIC_RELAXED) > 1) {
-        size_t total = 0;
-        for (size_t i = 0; i < n && total < PIPE_MIN_INPUT; i++) total += src->lens[i];
-        if (total >= PIPE_MIN_INPUT) sequential = pipelined_absorb(ctx, &s, src, n, profile, &rc);
-    }
-    if (sequential) rc = absorb_src(ctx, &s, 0, src, n, profile);
+    uint64_t count = 0;
+    ckpts none = {NULL, 0, 0, NULL};
+    int rc = run_batch(ctx, &s, &count, src, n, profile, &none);
     if (rc) return rc;
     mobstore_transcript_hex(&s, out_hex);
     return 0;
+}
+
+/* absorb: all-or-nothing (a copy of the state is worked on). */
+static int absorb_src(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count, const msg_src *src, size_t n,
+                      int profile)
+{
+    mobstore_sha256 work = *state;
+    uint64_t c = *count;
+    ckpts none = {NULL, 0, 0, NULL};
+    int rc = run_batch(ctx, &work, &c, src, n, profile, &none);
+    if (rc) return rc;
+    *state = work;
+    *count = c;
+    return 0;
+}
+
+static int checkpoints_src(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count, const msg_src *src, size_t n,
+                           int profile, const uint64_t *at, size_t n_at, size_t *next_at, char *hex_out)
+{
+    for (size_t j = *next_at; j + 1 < n_at; j++)
+        if (at[j] > at[j + 1]) return set_error(ctx, MOBSTORE_E_ARG, 0);
+    ckpts ck = {at, n_at, *next_at, hex_out};
+    int rc = run_batch(ctx, state, count, src, n, profile, &ck);
+    *next_at = ck.next;
+    return rc;
+}
+
+void mobstore_transcript_init(mobstore_sha256 *state)
+{
+    mobstore_sha256_init(state);
+    mobstore_sha256_update(state, "[", 1);
+}
+
+void mobstore_transcript_hex(const mobstore_sha256 *state, char *out_hex)
+{
+    mobstore_sha256 c = *state;
+    mobstore_sha256_update(&c, "]", 1);
+    mobstore_sha256_final_hex(&c, out_hex);
+}
+
+int mobstore_transcript_absorb(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                               const char *data, const size_t *lens, size_t n, int profile)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    if (!state || !count || (n && (!data || !lens)) || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    msg_src src = {(const uint8_t *)data, NULL, 0, lens, 0};
+    return absorb_src(ctx, state, count, &src, n, profile);
 }
 
 int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t *lens, size_t n,
@@ -454,7 +449,7 @@ int mobstore_transcript_digest(mobstore_ctx *ctx, const char *data, const size_t
     if (!ctx) return MOBSTORE_E_ARG;
     clear_error(ctx);
     if (!out_hex || (n && (!data || !lens)) || !valid_profile(profile)) return set_error(ctx, MOBSTORE_E_ARG, 0);
-    msg_src src = {(const uint8_t *)data, NULL, 0, lens};
+    msg_src src = {(const uint8_t *)data, NULL, 0, lens, 0};
     return digest_src(ctx, &src, n, profile, out_hex);
 }
 
@@ -465,6 +460,21 @@ static int valid_ptrs(const char *const *ptrs, size_t bias, size_t n)
     return 1;
 }
 
+/* objs[i] non-NULL, both offsets addressable, the length >= 0 and its bytes in range. */
+static int valid_objs(const char *const *objs, size_t n, size_t data_off, size_t size_off)
+{
+    if (!objs && n) return 0;
+    if (size_off > 4096 || data_off > 4096) return 0; /* an object header, not an arbitrary offset */
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t a = (uintptr_t)objs[i];
+        if (!a || a > UINTPTR_MAX - 8192) return 0;
+        ptrdiff_t len;
+        memcpy(&len, objs[i] + size_off, sizeof len);
+        if (len < 0 || (size_t)len > UINTPTR_MAX - (a + data_off)) return 0;
+    }
+    return 1;
+}
+
 int mobstore_transcript_digest_ptrs(mobstore_ctx *ctx, const char *const *ptrs, size_t bias, const size_t *lens,
                                     size_t n, int profile, char *out_hex)
 {
@@ -472,7 +482,7 @@ int mobstore_transcript_digest_ptrs(mobstore_ctx *ctx, const char *const *ptrs, 
     clear_error(ctx);
     if (!out_hex || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
-    msg_src src = {NULL, ptrs, bias, lens};
+    msg_src src = {NULL, ptrs, bias, lens, 0};
     return digest_src(ctx, &src, n, profile, out_hex);
 }
 
@@ -483,13 +493,8 @@ int mobstore_transcript_absorb_ptrs(mobstore_ctx *ctx, mobstore_sha256 *state, u
     clear_error(ctx);
     if (!state || !count || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
-    msg_src src = {NULL, ptrs, bias, lens};
-    mobstore_sha256 work = *state;
-    int rc = absorb_src(ctx, &work, *count, &src, n, profile);
-    if (rc) return rc;
-    *state = work;
-    *count += n;
-    return 0;
+    msg_src src = {NULL, ptrs, bias, lens, 0};
+    return absorb_src(ctx, state, count, &src, n, profile);
 }
 
 /* verify's inner loop: absorb messages and write the digest at each checkpoint count.
@@ -506,47 +511,45 @@ int mobstore_transcript_checkpoints(mobstore_ctx *ctx, mobstore_sha256 *state, u
     if (!state || !count || !next_at || (n && (!ptrs || !lens || !valid_ptrs(ptrs, bias, n))) ||
         (n_at && (!at || !hex_out)) || *next_at > n_at || !valid_profile(profile))
         return set_error(ctx, MOBSTORE_E_ARG, 0);
-    for (size_t j = *next_at; j + 1 < n_at; j++)
-        if (at[j] > at[j + 1]) return set_error(ctx, MOBSTORE_E_ARG, 0);
-    mob_out *o = &ctx->out;
-    o->len = 0;
-    size_t j = *next_at;
-    uint64_t c = *count;
-    char hex[65];
-    int rc = 0;
-    for (size_t i = 0;; i++) {
-        /* every checkpoint at the current count, before the next message */
-        while (j < n_at && at[j] == c) {
-            mobstore_sha256_update(state, o->buf, o->len);
-            o->len = 0;
-            mobstore_transcript_hex(state, hex);
-            memcpy(hex_out + 64 * j, hex, 64);
-            j++;
-        }
-        if (i == n || (j < n_at && at[j] < c)) break; /* done, or a checkpoint behind us (caller's order) */
-        if (c > 0 && mob_out_byte(o, ',')) {
-            rc = set_error(ctx, MOBSTORE_E_NOMEM, i);
-            o->len = 0; /* nothing of message i reaches the state */
-            break;
-        }
-        size_t before = o->len;
-        int mrc = canon_one(ctx, o, (const uint8_t *)ptrs[i] + bias, lens[i], profile);
-        if (mrc) {
-            rc = set_error(ctx, mrc, i);
-            o->len = before > 0 && c > 0 ? before - 1 : before; /* drop the separator too */
-            break;
-        }
-        c++;
-        if (o->len >= FLUSH_AT) {
-            mobstore_sha256_update(state, o->buf, o->len);
-            o->len = 0;
-        }
-    }
-    mobstore_sha256_update(state, o->buf, o->len);
-    o->len = 0;
-    *count = c;
-    *next_at = j;
-    return rc;
+    msg_src src = {NULL, ptrs, bias, lens, 0};
+    return checkpoints_src(ctx, state, count, &src, n, profile, at, n_at, next_at, hex_out);
+}
+
+int mobstore_transcript_digest_objs(mobstore_ctx *ctx, const char *const *objs, size_t n, size_t data_off,
+                                    size_t size_off, int profile, char *out_hex)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    if (!out_hex || !valid_objs(objs, n, data_off, size_off) || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    msg_src src = {NULL, objs, data_off, NULL, size_off};
+    return digest_src(ctx, &src, n, profile, out_hex);
+}
+
+int mobstore_transcript_absorb_objs(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                    const char *const *objs, size_t n, size_t data_off, size_t size_off,
+                                    int profile)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    if (!state || !count || !valid_objs(objs, n, data_off, size_off) || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    msg_src src = {NULL, objs, data_off, NULL, size_off};
+    return absorb_src(ctx, state, count, &src, n, profile);
+}
+
+int mobstore_transcript_checkpoints_objs(mobstore_ctx *ctx, mobstore_sha256 *state, uint64_t *count,
+                                         const char *const *objs, size_t n, size_t data_off, size_t size_off,
+                                         int profile, const uint64_t *at, size_t n_at, size_t *next_at,
+                                         char *hex_out)
+{
+    if (!ctx) return MOBSTORE_E_ARG;
+    clear_error(ctx);
+    if (!state || !count || !next_at || !valid_objs(objs, n, data_off, size_off) || (n_at && (!at || !hex_out)) ||
+        *next_at > n_at || !valid_profile(profile))
+        return set_error(ctx, MOBSTORE_E_ARG, 0);
+    msg_src src = {NULL, objs, data_off, NULL, size_off};
+    return checkpoints_src(ctx, state, count, &src, n, profile, at, n_at, next_at, hex_out);
 }
 
 int mobstore_ctx_error_code(const mobstore_ctx *ctx) { return ctx ? ctx->err : MOBSTORE_E_ARG; }

@@ -76,7 +76,9 @@ def _load_native():
 
 
 # Entry points added after the spec id was last bumped: a build without them is stale too.
-_NATIVE_NEEDS = ("mobstore_transcript_digest_ptrs", "mobstore_transcript_absorb_ptrs", "mobstore_transcript_checkpoints")
+_NATIVE_NEEDS = ("mobstore_transcript_digest_ptrs", "mobstore_transcript_absorb_ptrs", "mobstore_transcript_checkpoints",
+                 "mobstore_transcript_digest_objs", "mobstore_transcript_absorb_objs",
+                 "mobstore_transcript_checkpoints_objs", "mobstore_pipe_test_mode")
 
 
 _native, NATIVE_ERROR = _load_native()
@@ -108,6 +110,31 @@ if _native is not None:
         return seen.pop() if len(seen) == 1 else None
 
     _BIAS = _bytes_bias()
+
+    def _object_layout() -> tuple[int, int, int] | None:
+        """(items, size, data) offsets of a CPython tuple's item array from its address, and
+        of a bytes object's length and data from its address, read back on probes of several
+        sizes; None when any probe disagrees or off CPython (then the *_ptrs calls are used).
+        With them a batch is one tuple(): C reads each message's address, length and bytes,
+        so no per-message Python work (ids, lengths) is done for a call."""
+        if _BIAS is None:
+            return None
+        word = ffi.sizeof("size_t")
+        probes = (b"", b"ab", b"x" * 100, bytes(range(256)) * 9)
+        t = tuple(probes)
+        items = 3 * word  # PyObject_VAR_HEAD: refcount, type, size
+        size = 2 * word
+        slots = ffi.cast("uintptr_t *", id(t) + items)
+        for i, b in enumerate(probes):
+            if int(slots[i]) != id(b) or int(ffi.cast("ptrdiff_t *", id(b) + size)[0]) != len(b):
+                return None
+            if ffi.buffer(ffi.cast("char *", id(b) + _BIAS), len(b))[:] != b:
+                return None
+        if int(ffi.cast("ptrdiff_t *", id(t) + size)[0]) != len(t):
+            return None
+        return items, size, _BIAS
+
+    _LAYOUT = _object_layout()
 
     class _Work(threading.local):
         """Per-thread native context and out-parameters, allocated once: the C
@@ -380,6 +407,13 @@ def _ptr_args(datas: list):
     return ffi.from_buffer("char *[]", ptrs), bias, ffi.from_buffer("size_t[]", lens), keep
 
 
+def _objs(datas):
+    """(objs, keep) for the *_objs calls: the item array of a tuple of the messages (exact
+    bytes; `keep` holds the tuple for the call)."""
+    keep = datas if type(datas) is tuple else tuple(datas)
+    return ffi.cast("char **", id(keep) + _LAYOUT[0]), keep
+
+
 def transcript_digest(messages, profile="f3") -> str:
     """Digest of a whole transcript: ``"sha256:"+hex`` (f3/f2) or plain hex (bare)."""
     code = _check_profile(profile)
@@ -394,8 +428,12 @@ def transcript_digest(messages, profile="f3") -> str:
         rc = lib.mobstore_transcript_digest(w.ctx, data, w.one, 1, code, w.hex)
     else:
         datas = _exact_bytes(messages)
-        ptrs, bias, lens, _keep = _ptr_args(datas)
-        rc = lib.mobstore_transcript_digest_ptrs(w.ctx, ptrs, bias, lens, len(datas), code, w.hex)
+        if _LAYOUT is not None:
+            objs, _keep = _objs(datas)
+            rc = lib.mobstore_transcript_digest_objs(w.ctx, objs, len(_keep), _LAYOUT[2], _LAYOUT[1], code, w.hex)
+        else:  # pragma: no cover - not CPython
+            ptrs, bias, lens, _keep = _ptr_args(datas)
+            rc = lib.mobstore_transcript_digest_ptrs(w.ctx, ptrs, bias, lens, len(datas), code, w.hex)
     if rc:
         raise _native_error(w, rc, True)
     return _PREFIX[profile] + ffi.string(w.hex, 64).decode("ascii")
@@ -486,7 +524,11 @@ class TranscriptState:
             data = message_bytes(messages[0])
             w.one[0] = len(data)
             rc = lib.mobstore_transcript_absorb(w.ctx, self._sha, self._count, data, w.one, 1, self._code)
-        else:
+        elif _LAYOUT is not None:
+            objs, _keep = _objs(_exact_bytes(messages))
+            rc = lib.mobstore_transcript_absorb_objs(w.ctx, self._sha, self._count, objs, len(_keep), _LAYOUT[2],
+                                                     _LAYOUT[1], self._code)
+        else:  # pragma: no cover - not CPython
             datas = _exact_bytes(messages)
             ptrs, bias, lens, _keep = _ptr_args(datas)
             rc = lib.mobstore_transcript_absorb_ptrs(w.ctx, self._sha, self._count, ptrs, bias, lens,
@@ -530,7 +572,8 @@ class TranscriptCheckpoints:
     hashlib on the Python path (a full recompute exports no midstate, so the stdlib's C
     SHA-256 runs, ~100x the pure-Python one this module uses for resumable states)."""
 
-    __slots__ = ("profile", "_code", "_at", "_next", "_count", "_sha", "_ncount", "digests")
+    __slots__ = ("profile", "_code", "_at", "_next", "_count", "_sha", "_ncount", "_at_buf", "_hex_out", "_nxt",
+                 "digests")
 
     def __init__(self, profile: str, at) -> None:
         self._code = _check_profile(profile)
@@ -545,6 +588,11 @@ class TranscriptCheckpoints:
             self._sha = ffi.new("mobstore_sha256 *")
             lib.mobstore_transcript_init(self._sha)
             self._ncount = ffi.new("uint64_t *", 0)
+            # converted once, not per chunk (verify feeds a chunk of 2,048 messages at a time)
+            n_at = len(self._at)
+            self._at_buf = ffi.new("uint64_t[]", self._at) if n_at else ffi.NULL
+            self._hex_out = ffi.new("char[]", 64 * n_at) if n_at else ffi.NULL
+            self._nxt = ffi.new("size_t *", 0)
         self._settle()
 
     @property
@@ -585,22 +633,29 @@ class TranscriptCheckpoints:
             return
         w = _work
         datas = _exact_bytes(bodies)
-        ptrs, bias, lens, _keep = _ptr_args(datas)
         at = self._at
         n_at = len(at)
-        at_buf = ffi.new("uint64_t[]", at) if n_at else ffi.NULL
-        hex_out = ffi.new("char[]", 64 * n_at) if n_at else ffi.NULL
         start = self._next
-        nxt = ffi.new("size_t *", start)
+        nxt = self._nxt
+        nxt[0] = start
         before = int(self._ncount[0])
-        rc = lib.mobstore_transcript_checkpoints(w.ctx, self._sha, self._ncount, ptrs, bias, lens, len(datas),
-                                                 self._code, at_buf, n_at, nxt, hex_out)
+        if _LAYOUT is not None:
+            objs, _keep = _objs(datas)
+            rc = lib.mobstore_transcript_checkpoints_objs(w.ctx, self._sha, self._ncount, objs, len(_keep),
+                                                          _LAYOUT[2], _LAYOUT[1], self._code, self._at_buf, n_at,
+                                                          nxt, self._hex_out)
+        else:  # pragma: no cover - not CPython
+            ptrs, bias, lens, _keep = _ptr_args(datas)
+            rc = lib.mobstore_transcript_checkpoints(w.ctx, self._sha, self._ncount, ptrs, bias, lens, len(datas),
+                                                     self._code, self._at_buf, n_at, nxt, self._hex_out)
         done = int(nxt[0])
         if done > start:
-            raw = ffi.unpack(hex_out, 64 * n_at)
+            raw = ffi.unpack(self._hex_out + 64 * start, 64 * (done - start)).decode("ascii")
             prefix = _PREFIX[self.profile]
+            digests = self.digests
             for j in range(start, done):
-                self.digests[at[j]] = prefix + raw[64 * j:64 * j + 64].decode("ascii")
+                k = 64 * (j - start)
+                digests[at[j]] = prefix + raw[k:k + 64]
         self._next = done
         if rc:
             index = before + int(lib.mobstore_ctx_error_index(w.ctx))
@@ -663,6 +718,15 @@ def _native_digest_threads(n: int) -> int | None:
     if _native is None:
         return None
     return int(lib.mobstore_set_digest_threads(max(1, min(int(n), 64))))
+
+
+def _native_pipe_test_mode(mode: int) -> None:
+    """Tests: the hashing thread's test mode (_native/canon.h MOB_PIPE_TEST_*). Any nonzero
+    mode pipelines every batch over the threshold: 1 without a thread (the caller hashes
+    every slot itself); 2 with 512-byte slots and no threshold; 4 with a thread that sleeps
+    before each slot, so both sides hash some; 8 nothing else. 0 restores normal."""
+    if _native is not None:
+        lib.mobstore_pipe_test_mode(int(mode))
 
 
 def _native_jcs_format(x: float) -> str | None:

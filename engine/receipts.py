@@ -13,6 +13,7 @@ verify checks those against the history, in RewritesMixin._verify_rewrites.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Callable, Iterable, Iterator
 
 import orjson
@@ -445,14 +446,11 @@ def _body_chunks(con, num: int, start: int, stop: int) -> Iterator[tuple[list[by
         lo = hi
 
 
-@dataclasses.dataclass
-class _Check:
-    at: int                 # message_count the digest covers
-    profile: str
-    expected: str | None
-    kind: str
-    run_id: str | None = None
-    sequence: int | None = None
+# A digest to check: (at, rank, run_id, sequence, profile, expected). at = the message count
+# it covers; rank orders the kinds at one count as the report lists them (receipts by run id and
+# sequence, then an imported head, then the stored state).
+_RECEIPT, _HEAD, _STATE = 0, 1, 2
+_KIND = ("receipt", "head", "state")
 
 
 def _verify_session(con, num: int, report: VerifyReport) -> None:
@@ -463,44 +461,46 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
     ).fetchone()
     report.sessions += 1
     settled_at_import = _imported_checks(con, num, sid, report)
-    checks: list[_Check] = []
-    for run_id, sequence, expected, message_count, profile in con.execute(
-        "SELECT run_id, sequence, conversation_digest, message_count, profile FROM ms_receipts "
-        "WHERE session_num = ? AND superseded_by IS NULL ORDER BY message_count, run_id, sequence",
+    # Unordered (the key order is the primary key's, not the report's): sorting here costs a
+    # temporary b-tree, and only the checks that fail need the report's order.
+    rows = con.execute(
+        "SELECT message_count, 0, run_id, sequence, profile, conversation_digest FROM ms_receipts "
+        "WHERE session_num = ? AND superseded_by IS NULL",
         (num,),
-    ):
-        report.receipts += 1
-        if (run_id, sequence) in settled_at_import:
-            continue
-        if expected is None:
-            report.receipts_without_digest += 1
-            continue
-        checks.append(_Check(message_count, profile, expected, "receipt", run_id, sequence))
+    ).fetchall()
+    report.receipts += len(rows)
+    if settled_at_import:
+        rows = [r for r in rows if (r[2], r[3]) not in settled_at_import]
+    without = sum(1 for r in rows if r[5] is None)
+    if without:
+        report.receipts_without_digest += without
+        rows = [r for r in rows if r[5] is not None]
+    checks = rows
     if head_rev is not None:
         report.heads += 1
-        checks.append(_Check(head_count, head_profile, head_rev, "head"))
+        checks.append((head_count, _HEAD, None, None, head_profile, head_rev))
     report.heads += 1
     try:
         stored_head = digest.TranscriptState.from_bytes(state_bytes)
-        checks.append(_Check(count, session_profile, stored_head.digest(), "state"))
+        checks.append((count, _STATE, None, None, session_profile, stored_head.digest()))
         if stored_head.count != count:
             report.mismatches.append(Mismatch(
                 sid, None, None, None, None, "state",
                 f"digest state covers {stored_head.count} messages, the session row says {count}"))
     except MobstoreError as exc:
         report.mismatches.append(Mismatch(sid, None, None, None, None, "state", f"unreadable digest state: {exc}"))
-    checks.sort(key=lambda c: c.at)
 
-    def fail(check: _Check, actual: str | None, detail: str = "") -> None:
-        report.mismatches.append(
-            Mismatch(sid, check.run_id, check.sequence, check.expected, actual, check.kind, detail)
-        )
+    def fail(check: tuple, actual: str | None, detail: str = "") -> None:
+        report.mismatches.append(Mismatch(sid, check[2], check[3], check[5], actual, _KIND[check[1]], detail))
 
     # One pass over the messages, one walker per profile: each chunk is one native call that
     # returns the digest at every checkpoint inside it (digest.TranscriptCheckpoints).
-    wanted: dict[str, list[int]] = {}
-    for check in checks:
-        wanted.setdefault(check.profile, []).append(check.at)
+    wanted: dict[str, set[int]] = {}
+    for at, _rank, _run, _seq, profile, _exp in checks:
+        ats = wanted.get(profile)
+        if ats is None:
+            ats = wanted[profile] = set()
+        ats.add(at)
     walkers = {p: digest.TranscriptCheckpoints(p, [a for a in ats if a <= count]) for p, ats in wanted.items()}
     position = 0
     broken: str | None = None
@@ -519,17 +519,31 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
             break
     if broken is None and position != count:
         broken = f"message {position} is missing"
-    leftover = []
-    for check in checks:
-        actual = walkers[check.profile].digests.get(check.at)
-        if actual is None:
-            leftover.append(check)
-        elif actual != check.expected:
-            fail(check, actual)
-        elif check.kind == "receipt":
-            report.receipts_ok += 1
-        else:
-            report.heads_ok += 1
+    # Compare in bulk; what fails is reported in the report's order (by count, then kind, run
+    # id and sequence), as is what is left (checks past a break or beyond the transcript).
+    bad: list[tuple] = []
+    leftover: list[tuple] = []
+    ok_receipts = ok_heads = 0
+    for profile, walker in walkers.items():
+        got = walker.digests.get
+        mine = [c for c in checks if c[4] == profile] if len(walkers) > 1 else checks
+        for c in mine:
+            actual = got(c[0])
+            if actual == c[5]:
+                if c[1] == _RECEIPT:
+                    ok_receipts += 1
+                else:
+                    ok_heads += 1
+            elif actual is None:
+                leftover.append(c)
+            else:
+                bad.append((c, actual))
+    report.receipts_ok += ok_receipts
+    report.heads_ok += ok_heads
+    order = operator.itemgetter(0, 1, 2, 3)
+    bad.sort(key=lambda pair: order(pair[0]))
+    for check, actual in bad:
+        fail(check, actual)
     if broken is None:
         (extra,) = con.execute(
             "SELECT count(*) FROM ms_messages WHERE key >= ? AND key < ?",
@@ -538,10 +552,10 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
         if extra:
             broken = f"{extra} message rows beyond message_count {count}"
             report.mismatches.append(Mismatch(sid, None, None, None, None, "state", broken))
-    # What is left covers messages past a break, or points beyond the transcript.
+    leftover.sort(key=order)
     for check in leftover:
-        if check.at > count:
-            fail(check, None, f"message_count {check.at} is beyond the transcript ({count} messages)")
+        if check[0] > count:
+            fail(check, None, f"message_count {check[0]} is beyond the transcript ({count} messages)")
         else:
             fail(check, None, broken or "")
 

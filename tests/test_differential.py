@@ -264,7 +264,8 @@ def test_stress_generated_messages(request):
 @pytest.mark.sanitize
 def test_sanitized_build_runs_differential(request, tmp_path):
     """Build the native module with ASan/UBSan into a scratch copy and run the
-    differential + digest tests (meerkat profiles and jcs) against it (LD_PRELOAD of gcc's libasan)."""
+    differential + digest tests (meerkat profiles and jcs, the hashing thread, verify's
+    checkpoints) against it (LD_PRELOAD of gcc's libasan)."""
     if not _selected(request, "sanitize"):
         pytest.skip("select with -m sanitize")
     import shutil
@@ -291,7 +292,8 @@ def test_sanitized_build_runs_differential(request, tmp_path):
     marks = ["-m", "stress or not stress"] if _selected(request, "stress") else []
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *marks,
                           "tests/test_differential.py", "tests/test_digest.py", "tests/test_canon_vectors.py",
-                          "tests/test_jcs.py", "tests/test_jcs_numbers.py"],
+                          "tests/test_jcs.py", "tests/test_jcs_numbers.py", "tests/test_hashpipe.py",
+                          "tests/test_verify_native.py"],
                          cwd=work, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     print(out.stdout[-2000:])

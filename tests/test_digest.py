@@ -390,11 +390,12 @@ def test_dumps_value_fast_path_is_byte_identical(rng):
 
 
 # ---------------------------------------------------------------- two-thread transcript digest
-# mobstore_transcript_digest hashes on a second thread when a batch holds >= 1 MiB of
+# mobstore_transcript_digest may hash on a second thread when a batch holds >= 512 KiB of
 # message bytes (PIPE_MIN_INPUT in _native/transcript.c) and threads are allowed
 # (MOBSTORE_DIGEST_THREADS / digest._native_digest_threads). Same bytes, same errors.
+# tests/test_hashpipe.py covers the thread's hand-over rules.
 
-PIPE_MIN_INPUT = 1 << 20
+PIPE_MIN_INPUT = 1 << 19
 
 
 def _batch(rng, target: int) -> list[bytes]:
@@ -431,10 +432,14 @@ def _sequential(msgs, profile):
 
 
 def _threaded(msgs, profile):
+    """Pipelined whenever the batch is large enough (test mode 8: not left to the measured
+    choice between the two ways)."""
     prev = digest._native_digest_threads(2)
+    digest._native_pipe_test_mode(8)
     try:
         return digest.transcript_digest(msgs, profile)
     finally:
+        digest._native_pipe_test_mode(0)
         digest._native_digest_threads(prev)
 
 
