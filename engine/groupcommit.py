@@ -36,10 +36,11 @@ _allocate = threading.Lock  # a plain lock, acquired up front, is the cheapest o
 
 
 class _Job:
-    __slots__ = ("fn", "value", "error", "promoted", "signal")
+    __slots__ = ("fn", "turn", "value", "error", "promoted", "signal")
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable, turn=None):
         self.fn = fn
+        self.turn = turn  # a prepared turn when fn is exactly apply_runtime_turn's write of it
         self.value = None
         self.error: BaseException | None = None
         self.promoted = False
@@ -69,13 +70,15 @@ class GroupCommit:
         return {"batches": self.batches, "jobs": self.jobs, "largest_batch": self.largest}
 
     # -- entry points ------------------------------------------------------------------------
-    def run(self, fn: Callable):
+    def run(self, fn: Callable, turn=None):
         """fn(con) inside a shared transaction; its value once the commit is durable, or the
-        exception it (or the commit) raised. Nothing of fn stays in the file if it raised."""
+        exception it (or the commit) raised. Nothing of fn stays in the file if it raised.
+        `turn`: fn writes exactly that prepared turn (its value is the receipt); turns next
+        to each other in a batch are then written together (engine/bulk_turns.py)."""
         store = self._store
         if store._owner == threading.get_ident():
             return self._inline(fn)
-        job = _Job(fn)
+        job = _Job(fn, turn)
         if self._enqueue(job):
             self._lead(job)
         return job.outcome()
@@ -197,25 +200,32 @@ class GroupCommit:
         heads = store._heads
         try:
             heads.check(con)
-            for job in batch:
+            for fn, members in _units(store, batch):
                 if not single:
                     con.execute("SAVEPOINT ms_job")
                 try:
-                    job.value = job.fn(con)
+                    value = fn(con)
                 except BaseException as exc:  # noqa: BLE001 - handed to its caller by outcome()
-                    job.error = _mapped(exc)
+                    error = _mapped(exc)
+                    for job in members:
+                        job.error = error
                     heads.clear()  # it may have remembered what is now rolled back
                     if single or not con.in_transaction:
                         # Alone in the batch, or SQLite ended the transaction itself (an I/O
                         # error, a full disk): nothing of the batch holds; never go on in autocommit.
                         _undo(con, None)
                         self._fail_all(batch, StoreError(
-                            f"rolled back with another write of the same commit: {job.error}"), keep_failures=True)
+                            f"rolled back with another write of the same commit: {error}"), keep_failures=True)
                         return batch
                     _undo(con, "ms_job")
                 else:
                     if not single:
                         con.execute("RELEASE ms_job")
+                    if len(members) == 1 and fn is members[0].fn:
+                        members[0].value = value
+                    else:
+                        for job, (error, outcome) in zip(members, value):
+                            job.value, job.error = (None, error) if error is not None else (outcome[0], None)
         except apsw.Error as exc:  # a savepoint statement failed: nothing of the batch holds
             heads.clear()
             _undo(con, None)
@@ -240,6 +250,29 @@ class GroupCommit:
                 continue
             job.value = None
             job.error = error
+
+
+def _units(store, batch: list[_Job]) -> list[tuple[Callable, list[_Job]]]:
+    """The batch as (fn, jobs) units, in order: a job alone, or two or more turn jobs next to
+    each other as one unit whose fn writes them together and returns [(error, (receipt,
+    count before))] (engine/bulk_turns.py)."""
+    from .bulk_turns import apply_turns  # (it builds on the receipts module, which builds on this one)
+    from .sessions import now_ms
+
+    units: list[tuple[Callable, list[_Job]]] = []
+    i = 0
+    while i < len(batch):
+        k = i
+        while k < len(batch) and batch[k].turn is not None:
+            k += 1
+        if k - i >= 2:
+            group = batch[i:k]
+            units.append((lambda con, group=group: apply_turns(store, con, [j.turn for j in group], now_ms()), group))
+            i = k
+        else:
+            units.append((batch[i].fn, [batch[i]]))
+            i += 1
+    return units
 
 
 def _mapped(exc: BaseException) -> BaseException:

@@ -213,7 +213,7 @@ class ReceiptsMixin:
               INSERT INTO ms_receipts ...; INSERT INTO ms_events ...; COMMIT
         """
         turn = Turn(session_id, run_id, messages, boundary, contributing_input_ids)._prepared()
-        return self._write(lambda con: self._apply_turn_locked(con, turn), keeps_heads=True)
+        return self._write(lambda con: self._apply_turn_locked(con, turn), keeps_heads=True, turn=turn)
 
     def apply_runtime_turns(self, turns: Iterable["Turn"], *, return_exceptions: bool = False) -> list:
         """Apply several turns (each a `Turn`, or a (session_id, run_id, messages) tuple) in
@@ -221,9 +221,10 @@ class ReceiptsMixin:
         earlier ones (its digest and sequence follow them). Returns the receipts in order.
 
         All or nothing by default: if any turn is invalid, nothing is written and the error
-        names it ("turns[i]: ..."). With return_exceptions=True each turn is applied in its
-        own savepoint and a failing turn's exception is returned in its place (as
-        asyncio.gather does) while the others commit."""
+        names it ("turns[i]: ..."). With return_exceptions=True a failing turn's exception is
+        returned in its place (as asyncio.gather does) and nothing of it is written, while the
+        others commit. The rows of all the turns go in with one statement per table
+        (engine/bulk_turns.py)."""
         if isinstance(turns, (str, bytes, dict, Turn)):
             raise InvalidInputError("turns must be a list of Turn values")
         try:
@@ -238,28 +239,31 @@ class ReceiptsMixin:
                 if not return_exceptions:
                     raise _indexed(exc, i) from None
                 prepared.append(exc)
+        from .bulk_turns import apply_turns  # (it builds on this module)
+
+        live = [t for t in prepared if not isinstance(t, BaseException)]
+        if not live:
+            return prepared
+        # One job: the turns' rows with one statement per table (engine/bulk_turns.py).
         if not return_exceptions:
             def apply_all(con):
                 out = []
-                for i, turn in enumerate(prepared):
-                    try:
-                        out.append(self._apply_turn_locked(con, turn))
-                    except MobstoreError as exc:
-                        raise _indexed(exc, i) from None
+                for i, (error, value) in enumerate(apply_turns(self, con, live, now_ms())):
+                    if error is not None:
+                        raise _indexed(error, i) if isinstance(error, MobstoreError) else error
+                    out.append(value[0])
                 return out
-            return self._write(apply_all, keeps_heads=True) if prepared else []
-        live = [t for t in prepared if not isinstance(t, BaseException)]
-        jobs = iter(self._group.run_each([lambda con, t=t: self._apply_turn_locked(con, t) for t in live]))
+            return self._write(apply_all, keeps_heads=True)
+        outcomes = iter(self._write(lambda con: apply_turns(self, con, live, now_ms()), keeps_heads=True))
         out = []
         for turn in prepared:
             if isinstance(turn, BaseException):
                 out.append(turn)
                 continue
-            job = next(jobs)
-            try:
-                out.append(job.outcome())
-            except MobstoreError as exc:
-                out.append(exc)
+            error, value = next(outcomes)
+            if error is not None and not isinstance(error, MobstoreError):
+                raise error
+            out.append(error if error is not None else value[0])
         return out
 
     def _apply_turn_locked(self, con, turn: "_PreparedTurn", at: int | None = None) -> RunBoundaryReceipt:

@@ -30,7 +30,9 @@ import logging
 import weakref
 from typing import Callable
 
+from . import bulk_turns
 from .errors import StoreError
+from .sessions import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class Worker:
         # bound method of the service): the worker never keeps its service alive.
         self._opened = weakref.WeakMethod(opened)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mobstore-service")
-        self._pending: list[tuple] = []  # (fn, args, kind, future, hook)
+        self._pending: list[tuple] = []  # (fn, args, kind, future, hook, turn)
         self._running: asyncio.Future | None = None
         self._scheduled = False  # a hand-over is scheduled (call_soon)
         self._expect = 0         # calls answered by the last batch: how many may come right back
@@ -58,11 +60,17 @@ class Worker:
     def idle(self) -> bool:
         return self._running is None and not self._pending
 
-    def submit(self, fn, args: tuple, kind: str, hook: Callable | None = None) -> asyncio.Future:
+    def submit(self, fn, args: tuple, kind: str, hook: Callable | None = None,
+               turn: tuple | None = None) -> asyncio.Future:
         """Queue fn: kind "write" / "read" run fn(store, *args), "plain" fn(*args). The future
-        gets its result; hook(error, value) -> (error, value) runs first (see the module doc)."""
+        gets its result; hook(error, value) -> (error, value) runs first (see the module doc).
+
+        A write that is exactly one turn may say so: turn = (prepared turn, the message count
+        its session must have or None, finish(receipt, count before) -> its value). Such
+        calls next to each other in a batch are written together (engine/bulk_turns.py); fn
+        is then only what runs when the session's count is not the one expected."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, args, kind, future, hook))
+        self._pending.append((fn, args, kind, future, hook, turn))
         if self._running is None and not self._scheduled:
             self._deferred = 0  # idle: at the end of this loop iteration
             self._schedule()
@@ -93,7 +101,7 @@ class Worker:
         self._pending = []
         if not batch:
             return
-        jobs = [(fn, args, kind) for fn, args, kind, _f, _h in batch]
+        jobs = [(fn, args, kind, turn) for fn, args, kind, _f, _h, turn in batch]
         self.batches += 1
         running = asyncio.wrap_future(self._executor.submit(self._run_batch, jobs))
         self._running = running
@@ -109,7 +117,7 @@ class Worker:
             outcomes = [(done.exception(), None)] * len(batch)
         else:
             outcomes = done.result()
-        for (_fn, _args, _kind, future, hook), (error, value) in zip(batch, outcomes):
+        for (_fn, _args, _kind, future, hook, _turn), (error, value) in zip(batch, outcomes):
             if hook is not None:
                 try:
                     error, value = hook(error, value)
@@ -133,24 +141,48 @@ class Worker:
     def _run_batch(self, jobs: list[tuple]) -> list[tuple]:
         """Worker thread: the calls of one batch in order; [(error, value)] for each. With a
         write among them they all run in one store transaction (reads then see the writes
-        queued before them, as on a one-thread executor)."""
+        queued before them, as on a one-thread executor); turns next to each other are one
+        part of it, written together."""
         opened = self._opened()
         if opened is None:
             raise StoreError("the session service is gone")
 
-        def call(fn, args, kind):
+        def call(fn, args, kind, _turn=None):
             return fn(*args) if kind == "plain" else fn(opened(), *args)
 
-        if not any(kind == "write" for _fn, _args, kind in jobs):
+        if not any(kind == "write" for _fn, _args, kind, _turn in jobs):
             out = []
-            for fn, args, kind in jobs:
+            for job in jobs:
                 try:
-                    out.append((None, call(fn, args, kind)))
+                    out.append((None, call(*job)))
                 except BaseException as exc:  # noqa: BLE001 - raised by the caller's await
                     out.append((exc, None))
             return out
-        parts = opened()._group.run_each([lambda _con, j=j: call(*j) for j in jobs])
-        return [(part.error, part.value) for part in parts]
+        store = opened()
+        parts, members = [], []  # run_each parts, and the jobs each one answers
+        i = 0
+        while i < len(jobs):
+            if jobs[i][3] is None:
+                parts.append(lambda _con, job=jobs[i]: call(*job))
+                members.append(None)
+                i += 1
+                continue
+            k = i
+            while k < len(jobs) and jobs[k][3] is not None:
+                k += 1
+            group = jobs[i:k]
+            parts.append(lambda con, group=group: _turns(store, con, group))
+            members.append(len(group))
+            i = k
+        out = []
+        for part, n in zip(store._group.run_each(parts), members):
+            if n is None:
+                out.append((part.error, part.value))
+            elif part.error is not None:
+                out.extend([(part.error, None)] * n)
+            else:
+                out.extend(part.value)
+        return out
 
     async def drain(self) -> None:
         """Until every submitted call (hooked ones included) has been answered."""
@@ -163,3 +195,28 @@ class Worker:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False)
+
+
+class _Slow:
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+def _turns(store, con, group: list[tuple]) -> list[tuple]:
+    """Worker thread, inside the batch's transaction: the turn calls `group`, written
+    together (engine/bulk_turns.py); [(error, value)] for each."""
+    specs = [job[3] for job in group]
+    outcomes = bulk_turns.apply_turns(
+        store, con, [spec[0] for spec in specs], now_ms(), expected=[spec[1] for spec in specs],
+        slow=lambda i: _Slow(group[i][0](store, *group[i][1])))
+    out = []
+    for spec, (error, value) in zip(specs, outcomes):
+        if error is not None:
+            out.append((error, None))
+        elif isinstance(value, _Slow):
+            out.append((None, value.value))
+        else:
+            out.append((None, spec[2](*value)))
+    return out

@@ -710,8 +710,13 @@ class PersistentSessionService(_SessionService):
                     self._emit_turn(live.session_id, written.receipt, len(written.turn_bodies), len(pending))
                 return None, (True, written.receipt)
 
+            bulk = None
+            if turn is not None and not pending and metadata_json is None:  # a turn alone: written with others
+                bulk = (_PreparedTurn(live.session_id, turn.run_id, turn.messages, turn.boundary,
+                                      turn.contributing_input_ids), live.persisted_count,
+                        lambda receipt, _before: WriteResult([], False, turn.messages, receipt))
             future = self._worker.submit(self._write_live, (live.session_id, live.persisted_count, pending,
-                                                            metadata_json, turn, reason), "write", absorb)
+                                                            metadata_json, turn, reason), "write", absorb, bulk)
         except BaseException:  # nothing submitted: the hook will never run
             lock.release()
             raise
@@ -762,7 +767,11 @@ class PersistentSessionService(_SessionService):
         if live is not None:
             _written, receipt = await self._commit(live, turn=turn)
             return ApplyOutput(receipt, None)
-        receipt, _snapshot, appended = await self._call(_apply_in_store, session_id, turn, False, write=True)
+        appended = len(turn.messages)
+        receipt, _snapshot, appended = await self._worker.submit(
+            _apply_in_store, (session_id, turn, False), "write", None,
+            (_PreparedTurn(session_id, turn.run_id, turn.messages, turn.boundary, turn.contributing_input_ids), None,
+             lambda receipt, _before: (receipt, None, appended)))
         self._emit_turn(session_id, receipt, appended)
         return ApplyOutput(receipt, None)
 

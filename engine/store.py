@@ -281,12 +281,13 @@ class StoreBase:
         return self._group.stats()
 
     # -- transactions --------------------------------------------------------------------------
-    def _write(self, fn, *, keeps_heads: bool = False):
+    def _write(self, fn, *, keeps_heads: bool = False, turn=None):
         """fn(con) in a write transaction shared with the writes of other threads waiting at
         the same time (group commit); returns once the commit is durable. Unless the caller
         says fn keeps the write path's head memory right (keeps_heads: fn changes heads only
         through _append_locked / the receipt path, engine/heads.py), it is emptied before
-        and after fn."""
+        and after fn. `turn`: fn is exactly the write of that prepared turn (group commit may
+        write it together with others, engine/groupcommit.py)."""
         if not keeps_heads:
             job = fn
 
@@ -297,7 +298,7 @@ class StoreBase:
                 finally:
                     self._heads.clear()
 
-        return self._group.run(fn)
+        return self._group.run(fn, turn if keeps_heads else None)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
