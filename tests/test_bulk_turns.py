@@ -31,7 +31,7 @@ ROWS = [
 
 
 def rows(store) -> list:
-    return [store.connection.execute(q).fetchall() for q in ROWS]
+    return [store._connection.execute(q).fetchall() for q in ROWS]
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_failure_while_writing_the_rows_falls_back_to_one_savepoint_per_turn(s
     """A stray message row where s1's next message goes (a file another tool wrote into):
     the INSERT of all the rows fails; written one by one, only s1's turn fails."""
     setup(store)
-    store.connection.execute("INSERT INTO ms_messages (key, body) VALUES (?, ?)", ((2 << 32) + 1, b"{}"))
+    store._connection.execute("INSERT INTO ms_messages (key, body) VALUES (?, ?)", ((2 << 32) + 1, b"{}"))
     out = store.apply_runtime_turns([("s0", "r", [msg("a")]), ("s1", "r", [msg("b")]), ("s2", "r", [msg("c")])],
                                     return_exceptions=True)
     assert spy == [("together", 3), ("alone", "s0"), ("alone", "s1"), ("alone", "s2")]
@@ -137,7 +137,7 @@ def test_a_failure_while_writing_the_rows_falls_back_to_one_savepoint_per_turn(s
     assert [out[0].message_count, out[2].message_count] == [1, 1]
     assert store.message_count("s1") == 1  # its old message, nothing of the failed turn
     assert [e.session_id for e in store.events() if e.kind == "receipt_committed"][-2:] == ["s0", "s2"]
-    store.connection.execute("DELETE FROM ms_messages WHERE key = ?", ((2 << 32) + 1,))
+    store._connection.execute("DELETE FROM ms_messages WHERE key = ?", ((2 << 32) + 1,))
     assert store.apply_runtime_turn("s1", "r", [msg("b")]).message_count == 2
     assert store.verify().ok
 
@@ -150,7 +150,7 @@ def test_a_diverted_turn_keeps_its_place(store, spy):
 
     def slow(i):
         slow_calls.append(i)
-        store.log_event(store.connection, "checkpoint_written", turns[i].session_id, {"diverted": True})
+        store._log_event(store._connection, "checkpoint_written", turns[i].session_id, {"diverted": True})
         return "slow"
 
     def job(con):
@@ -173,7 +173,7 @@ def test_an_io_error_while_writing_the_rows_fails_the_batch(store, monkeypatch):
     class Gone(apsw.IOError):
         pass
 
-    real = store.connection
+    real = store._connection
 
     def fail(con):
         con.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL / most I/O errors
