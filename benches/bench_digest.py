@@ -1,4 +1,4 @@
-"""Digest throughput (SPEC §5 rows 1-2).
+"""Digest throughput (the digest rows of docs/performance.md).
 
 - transcript: the f3 digest of a transcript of stored message bytes through the default
   path (engine.digest: native when built, see DIGEST_IMPL in every record), through the
@@ -23,7 +23,7 @@ from conftest import KNOBS, interleaved, message_bodies, messages, rotating, tag
 from engine import _canon_py, digest
 
 SIZES = KNOBS.sizes
-MESSAGE_SIZES = (1024,) if KNOBS.quick else SIZES  # quick mode: the SPEC row's size only
+MESSAGE_SIZES = (1024,) if KNOBS.quick else SIZES  # quick mode: the target row's size only
 POOL = 64
 PER_ROUND = 16  # messages per timed round (the pool in four rounds)
 

@@ -1,4 +1,4 @@
-"""Mob membership (SPEC §5 rows 6-7) and "sessions of mob G" against the peers.
+"""Mob membership (the membership rows of docs/performance.md) and "sessions of mob G" against the peers.
 
 The membership stores (conftest.mob_store) hold N sessions with metadata: mob-0000 has
 MOBSTORE_BENCH_MEMBERS valid members and 10 broken claims, the rest are spread over mobs
@@ -8,10 +8,10 @@ Benchmarks only read them, so they open the cached file itself.
 - membership.belongs.n<N>: session_belongs_to_mob over a pool of 1,000 ids (half members),
   100 per round, against a bare apsw primary-key lookup of the same ids in the same table
   (ms_bindings), on the store's own connection.
-- membership.members.n<N>: mob_members against the seed's way: list the session ids, load
+- membership.members.n<N>: mob_members against the naive way: list the session ids, load
   each one's metadata by primary key, parse it (orjson) and check the rule in Python. That
-  is the cheapest form of the seed's loop (no Session objects, no digests), so the ratio is
-  conservative. MOBSTORE_BENCH_SEED_WAY_LIMIT=k times it on the first k sessions only and
+  is the cheapest form of the naive loop (no Session objects, no digests), so the ratio is
+  conservative. MOBSTORE_BENCH_NAIVE_WAY_LIMIT=k times it on the first k sessions only and
   extrapolates linearly (said so in the results).
 - membership.reconcile: reconcile_mob with a roster (2 missing, 2 unexpected, 10 broken).
 - peers.mob_query: "sessions of mob G" among MOBSTORE_BENCH_PEER_SESSIONS sessions of one
@@ -73,8 +73,8 @@ def test_belongs(benchmark, n, system):
     store.close()
 
 
-def seed_way(con, mob: str, limit: int | None):
-    """The seed's loop: list sessions, then load and check each one's metadata in Python."""
+def naive_way(con, mob: str, limit: int | None):
+    """The naive loop: list sessions, then load and check each one's metadata in Python."""
     sql = "SELECT id FROM ms_sessions ORDER BY created_at_ms, num" + (" LIMIT ?" if limit else "")
     ids = [row[0] for row in con.execute(sql, (limit,) if limit else ())]
     out = []
@@ -86,7 +86,7 @@ def seed_way(con, mob: str, limit: int | None):
     return out
 
 
-@pytest.mark.parametrize("system", ["mobstore", "seed_way"])
+@pytest.mark.parametrize("system", ["mobstore", "naive_way"])
 @pytest.mark.parametrize("n", SESSIONS)
 def test_members(benchmark, n, system):
     store, layout = open_mobs(n)
@@ -96,12 +96,12 @@ def test_members(benchmark, n, system):
         out = benchmark.pedantic(store.mob_members, (TARGET_MOB,), rounds=KNOBS.n(30, 100), warmup_rounds=3)
         assert as_set(out) == layout.target_members
     else:
-        limit = KNOBS.seed_way_limit if 0 < KNOBS.seed_way_limit < n else None
+        limit = KNOBS.naive_way_limit if 0 < KNOBS.naive_way_limit < n else None
         scanned = limit or n
-        tag(benchmark, f"membership.members.n{n}.seed_way", sessions=n, members=MEMBERS, ops=1, scanned=scanned,
+        tag(benchmark, f"membership.members.n{n}.naive_way", sessions=n, members=MEMBERS, ops=1, scanned=scanned,
             scale=n / scanned, baseline=True)
         rounds = KNOBS.n(3, 3) if scanned > 100_000 else KNOBS.n(5, 10)
-        out = benchmark.pedantic(seed_way, (store._connection, TARGET_MOB, limit), rounds=rounds)
+        out = benchmark.pedantic(naive_way, (store._connection, TARGET_MOB, limit), rounds=rounds)
         if limit is None:
             assert set(out) == layout.target_members
     store.close()

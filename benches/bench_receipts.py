@@ -1,4 +1,4 @@
-"""Receipts and O(delta) digests as the transcript grows (SPEC §5 rows 3-4).
+"""Receipts and O(delta) digests as the transcript grows (docs/performance.md).
 
 Each benchmark works on copies of cached sessions of H messages (conftest.history_store:
 H/2 turns of ~1 KiB messages, each with its receipt and events, exactly as apply_runtime_turn

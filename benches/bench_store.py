@@ -1,4 +1,4 @@
-"""The store against its peers on the same generated turns (SPEC §5 rows 4, 5 and 8).
+"""The store against its peers on the same generated turns (docs/performance.md).
 
 - peers.append.h<H>: the per-turn cost of appending one turn (2 × ~1 KiB messages) to a
   session that already holds H messages, one durable transaction per turn, WAL +

@@ -74,7 +74,7 @@ class Knobs:
     peer_sessions: int                # sessions in the peer "sessions of mob G" store
     peer_mob_size: int                # sessions per mob in that store
     disk_messages: int                # messages appended turn by turn for the disk rows
-    seed_way_limit: int               # 0: the seed's way scans every session; else this many, extrapolated
+    naive_way_limit: int               # 0: the naive way scans every session; else this many, extrapolated
     rounds: float                     # multiplies every round count
     peers: tuple[str, ...]
 
@@ -96,7 +96,7 @@ class Knobs:
             peer_sessions=_env_int("MOBSTORE_BENCH_PEER_SESSIONS", 10000),
             peer_mob_size=_env_int("MOBSTORE_BENCH_PEER_MOB_SIZE", 100),
             disk_messages=_env_int("MOBSTORE_BENCH_DISK_MESSAGES", 400 if quick else 1000),
-            seed_way_limit=_env_int("MOBSTORE_BENCH_SEED_WAY_LIMIT", 0),
+            naive_way_limit=_env_int("MOBSTORE_BENCH_NAIVE_WAY_LIMIT", 0),
             rounds=float(os.environ.get("MOBSTORE_BENCH_ROUNDS", "1")),
             peers=tuple(p.strip() for p in os.environ.get(
                 "MOBSTORE_BENCH_PEERS", "openai-agents,langgraph,naive").split(",") if p.strip()),
@@ -182,7 +182,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """After pytest-benchmark's tables: the SPEC §5 targets, computed from this run."""
+    """After pytest-benchmark's tables: the targets (docs/performance.md), computed from this run."""
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
@@ -191,7 +191,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not records:
         return
     rows = results.target_rows(records, KNOBS.as_dict(), versions())
-    terminalreporter.write_sep("=", "mobstore SPEC §5 targets (ratios within this run, medians)")
+    terminalreporter.write_sep("=", "mobstore targets (docs/performance.md) (ratios within this run, medians)")
     for line in results.format_targets_text(rows):
         terminalreporter.write_line(line)
     terminalreporter.write_sep("-", "each group against its baseline (medians)")

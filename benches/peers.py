@@ -15,10 +15,10 @@ the same durability: WAL + synchronous=FULL on every connection it writes throug
   it; a real graph also writes put_writes per node and usually more than one checkpoint per
   turn, so this is the least work LangGraph does per turn. "Sessions of mob G": the mob
   fields live in the checkpoint metadata and `list(None, filter=...)` matches them with
-  json_extract (a scan), the rest of the seed rule is checked in Python.
+  json_extract (a scan), the rest of the membership rule is checked in Python.
 - naive: stdlib sqlite3 + json written for this benchmark: a sessions table (metadata JSON
   text), a messages table (autoincrement id, session_id, json.dumps text) with an index on
-  (session_id, id); one transaction per turn; the seed rule as json_extract in SQL (a scan).
+  (session_id, id); one transaction per turn; the membership rule as json_extract in SQL (a scan).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def split_claim(comms_name) -> tuple[str, str, str] | None:
 
 
 def seed_rule(metadata: dict, mob: str) -> tuple[str, str] | None:
-    """The seed's rule in Python (SPEC §1): (profile, meerkat_id) if the metadata binds to mob."""
+    """The membership rule (docs/membership.md) in Python: (profile, meerkat_id) if the metadata binds to mob."""
     sm = metadata.get("session_metadata")
     if not isinstance(sm, dict):
         return None
@@ -209,7 +209,7 @@ def build_langgraph_sessions(path: str, sessions: list[tuple[str, list[dict], di
 
 def langgraph_mob_query(saver, mob: str) -> list[tuple[str, str, str]]:
     """SqliteSaver.list over every thread with a metadata filter (json_extract in SQL),
-    then the rest of the seed rule in Python; one entry per thread."""
+    then the rest of the membership rule in Python; one entry per thread."""
     seen = {}
     for tup in saver.list(None, filter={"mob_id": mob, "realm_id": "mob:" + mob}):
         md = tup.metadata
@@ -286,7 +286,7 @@ class Naive:
     def members(self, mob: str) -> list[tuple[str, str, str]]:
         out = []
         for sid, role, meerkat_id in self.conn.execute(NAIVE_MEMBERS_SQL, {"mob": mob}):
-            # '/' inside role or id would fake three parts; the seed rule needs exactly three.
+            # '/' inside role or id would fake three parts; the membership rule needs exactly three.
             if role and meerkat_id and "/" not in role and "/" not in meerkat_id:
                 out.append((sid, role, meerkat_id))
         return out

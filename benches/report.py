@@ -46,7 +46,7 @@ KNOB_DOCS = [
     ("MOBSTORE_BENCH_PEER_SESSIONS", "10000", "sessions in the peer \"sessions of mob G\" store"),
     ("MOBSTORE_BENCH_PEER_MOB_SIZE", "100", "sessions per mob in that store"),
     ("MOBSTORE_BENCH_DISK_MESSAGES", "quick 400; full 1000", "messages written turn by turn for the disk rows"),
-    ("MOBSTORE_BENCH_SEED_WAY_LIMIT", "0", "k > 0: time the seed's way on k sessions and extrapolate linearly"),
+    ("MOBSTORE_BENCH_NAIVE_WAY_LIMIT", "0", "k > 0: time the naive way on k sessions and extrapolate linearly"),
     ("MOBSTORE_BENCH_ROUNDS", "1", "multiplies every round count"),
     ("MOBSTORE_BENCH_PEERS", "openai-agents,langgraph,naive", "peers to compare with"),
     ("MOBSTORE_BENCH_FLEET_STORES", "quick 10,40; full 100,1000", "store files of the fleet reconciliation ladder"),
@@ -170,8 +170,8 @@ def render(data: dict, command: list[str] | None, elapsed: float | None, out_dir
     ]
     if quick:
         lines += ["> **Quick mode**: the small ladder (longest history 10,000 messages, 10,000 sessions). "
-                  "Rows whose SPEC size was not reached say so; the full run (`python benches/report.py`) "
-                  "measures them at SPEC size.", ""]
+                  "Rows whose target size was not reached say so; the full run (`python benches/report.py`) "
+                  "measures them at target size.", ""]
     lines += [
         "## How to run",
         "",
@@ -182,7 +182,7 @@ def render(data: dict, command: list[str] | None, elapsed: float | None, out_dir
         "python benches/report.py [--quick] [--out DIR] # run + write README.md, results.json, plots",
         "```",
         "",
-        "Each run ends with the SPEC §5 targets and the peer table, computed from that run. The first full run "
+        "Each run ends with the targets (docs/performance.md) and the peer table, computed from that run. The first full run "
         "builds the big fixtures (a 100,000-message session, a 1,000,000-session store) and caches them; "
         "later runs reuse them.",
         "",
@@ -211,7 +211,7 @@ def render(data: dict, command: list[str] | None, elapsed: float | None, out_dir
         (f"- command: `{command[0]}`, which runs `{command[1]}` (from the repository root)" if command else
          f"- command: `{data.get('mobstore_command', '?')}` (rendered later with --from-json)"),
         "",
-        "## SPEC §5 targets",
+        "## targets (docs/performance.md)",
         "",
         "Statistic: the median of each benchmark's rounds; a ratio divides two medians of this run.",
         "",
@@ -226,7 +226,7 @@ def render(data: dict, command: list[str] | None, elapsed: float | None, out_dir
             "(set by the benchmark and checked). \"Growth\" is the per-turn cost at the longest history over the "
             "shortest. mobstore appends with `apply_runtime_turn` (messages, digest state, receipt and events in one "
             "transaction), loads with `Store.messages` and answers \"sessions of mob G\" with `mob_members` (the "
-            "full seed rule). How each peer is driven is in `benches/peers.py`: openai-agents through its async "
+            "full membership rule). How each peer is driven is in `benches/peers.py`: openai-agents through its async "
             "`SQLiteSession` (add_items / get_items from one event loop); LangGraph as a messages graph stores its "
             "state, one `SqliteSaver.put` per turn holding the whole message list (the least a graph writes per "
             "turn); the naive store is stdlib sqlite3 + json written for this benchmark. openai-agents has no "
@@ -268,7 +268,7 @@ def render(data: dict, command: list[str] | None, elapsed: float | None, out_dir
         "the rounds (a long-lived store reuses its WAL after checkpoints, which is somewhat cheaper for everyone).",
         "- Interleaving: within a group, before each timed round every other member of the group does its "
         "operation once (untimed, in rotating order), so load changes on the machine fall on all of them "
-        "alike. Exceptions: the pure-Python digest (too slow to repeat), the seed's way (idem) and LangGraph's "
+        "alike. Exceptions: the pure-Python digest (too slow to repeat), the naive way (idem) and LangGraph's "
         "append (it writes the whole history per turn).",
         "- Durability: every durable comparison commits one transaction per turn with WAL + synchronous=FULL "
         "(one fsync of the WAL per commit, the same for every system). The digest-after-append rows run at "

@@ -1,4 +1,4 @@
-"""From benchmark results to SPEC §5 targets, tables and plots.
+"""From benchmark results to targets (docs/performance.md), tables and plots.
 
 Shared by conftest.py (the summary printed at the end of `pytest benches`) and report.py
 (benches/README.md). Input: pytest-benchmark's per-benchmark dicts (`--benchmark-json`
@@ -13,9 +13,9 @@ import dataclasses
 import os
 import re
 
-SPEC_HISTORY = 100_000      # SPEC §5: "100,000 vs 100 messages"
-SPEC_SESSIONS = 1_000_000   # SPEC §5: "1,000 members among 1,000,000 sessions"
-SPEC_TRANSCRIPT = 4000
+TARGET_HISTORY = 100_000      # the target: "100,000 vs 100 messages"
+TARGET_SESSIONS = 1_000_000   # the target: "1,000 members among 1,000,000 sessions"
+TARGET_TRANSCRIPT = 4000
 
 PEERS = ("mobstore", "openai-agents", "langgraph", "naive")
 PEER_LABEL = {
@@ -107,7 +107,7 @@ def fmt_int(x) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# SPEC §5 targets
+# targets (docs/performance.md)
 
 
 @dataclasses.dataclass
@@ -143,7 +143,7 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
     native, python, raw = r("digest.transcript.default.1024"), r("digest.transcript.python.1024"), \
         r("digest.transcript.hashlib.1024")
     n = native.extra.get("messages") if native else None
-    size_note = "" if n in (None, SPEC_TRANSCRIPT) else f"transcript of {n:,} messages (SPEC: 4,000). "
+    size_note = "" if n in (None, TARGET_TRANSCRIPT) else f"transcript of {n:,} messages (target: 4,000). "
     impl_note = "" if impl == "native" else (
         f"DIGEST_IMPL={impl}: the native module was not loaded, so the 'native' side is the Python path"
         f" ({versions.get('native_error')}). ")
@@ -182,7 +182,7 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
     for inp, label in (("bytes", "stored JSON bytes"), ("dict", "dict input")):
         ours, ref, fast = r(f"digest.jcs.{inp}.mobstore"), r(f"digest.jcs.{inp}.rfc8785"), r(f"digest.jcs.{inp}.orjson")
         n = ours.extra.get("messages") if ours else None
-        what = f"jcs digest, {n or SPEC_TRANSCRIPT:,} openai-agents items ({label})"
+        what = f"jcs digest, {n or TARGET_TRANSCRIPT:,} openai-agents items ({label})"
         if ours and ref:
             ratio = ref.median / ours.median
             rows.append(TargetRow(f"{what} vs rfc8785.dumps + hashlib.sha256", "≥ 30× faster",
@@ -209,7 +209,7 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
         if len(by_h) >= 2 and min(by_h) <= 100:
             lo, hi = min(by_h), max(by_h)
             ratio = by_h[hi].median / by_h[lo].median
-            note = "" if hi >= SPEC_HISTORY else f"longest history measured: {hi:,} (SPEC: 100,000; {reduced}). "
+            note = "" if hi >= TARGET_HISTORY else f"longest history measured: {hi:,} (target: 100,000; {reduced}). "
             rows.append(TargetRow(
                 f"{what}: {hi:,} vs {lo:,} messages", "≤ 1.3×",
                 f"{fmt_ratio(ratio)} ({fmt_time(by_h[hi].median)} vs {fmt_time(by_h[lo].median)})",
@@ -262,25 +262,25 @@ def target_rows(records: dict[str, Record], knobs: dict, versions: dict) -> list
     if by_n:
         n = max(by_n)
         ours = by_n[n]
-        note = "" if n >= SPEC_SESSIONS else f"measured among {n:,} sessions (SPEC: 1,000,000; {reduced}). "
+        note = "" if n >= TARGET_SESSIONS else f"measured among {n:,} sessions (target: 1,000,000; {reduced}). "
         members = ours.extra.get("members")
         rows.append(TargetRow(f"mob_members ({members:,} members among {n:,} sessions)", "≤ 2 ms",
                               fmt_time(ours.median), _status(ours.median <= 2e-3), note))
-        seed = r(f"membership.members.n{n}.seed_way")
+        seed = r(f"membership.members.n{n}.naive_way")
         if seed:
             ratio = seed.per_op() / ours.median
             extra = ""
             if seed.extra.get("scale", 1.0) != 1.0:
-                extra = (f"the seed's way was timed on {seed.extra['scanned']:,} of {n:,} sessions and "
+                extra = (f"the naive way was timed on {seed.extra['scanned']:,} of {n:,} sessions and "
                          f"extrapolated linearly (×{seed.extra['scale']:.1f}). ")
             rows.append(TargetRow(
-                f"mob_members vs the seed's way (list sessions, load each one's metadata, check in Python), {n:,} sessions",
+                f"mob_members vs the naive way (list sessions, load each one's metadata, check in Python), {n:,} sessions",
                 "≥ 1,000×", f"{fmt_ratio(ratio)} ({fmt_time(ours.median)} vs {fmt_time(seed.per_op())})",
                 _status(ratio >= 1000), note + extra))
     else:
-        rows.append(TargetRow("mob_members", "≤ 2 ms; ≥ 1,000× the seed's way", "—", _status(None)))
+        rows.append(TargetRow("mob_members", "≤ 2 ms; ≥ 1,000× the naive way", "—", _status(None)))
 
-    # reconcile_mob: SPEC asks for no number, the issue asks for the time
+    # reconcile_mob: no target number; the time is reported
     by_n = _keys_matching(records, r"membership\.reconcile\.n(\d+)")
     if by_n:
         n = max(by_n)
@@ -604,7 +604,7 @@ def _label(rec: Record) -> str:
         return {"mobstore": "session_belongs_to_mob", "apsw_pk": "bare apsw PK lookup (ms_bindings)"}[key.split(".")[3]]
     if key.startswith("membership.members."):
         return {"mobstore": "mob_members (one SQL query)",
-                "seed_way": "the seed's way (list, load each metadata, check in Python)"}[key.split(".")[3]]
+                "naive_way": "the naive way (list, load each metadata, check in Python)"}[key.split(".")[3]]
     if key.startswith("fleet.reconcile."):
         return {"fleet": "Fleet(paths).reconcile (DuckDB + sqlite extension, from start)",
                 "fleet_warm": "Fleet.reconcile again (connection and extension loaded)",
@@ -644,7 +644,7 @@ def _extra_cell(rec: Record) -> str:
         return f"{fmt_time(rec.per_op())} per turn"
     if rec.key.startswith("membership.belongs"):
         return f"{fmt_time(rec.per_op())} per call"
-    if rec.key.endswith("seed_way") and x.get("scale", 1.0) != 1.0:
+    if rec.key.endswith("naive_way") and x.get("scale", 1.0) != 1.0:
         return f"{fmt_time(rec.per_op())} extrapolated from {x['scanned']:,} sessions"
     if rec.key.startswith("digest.message"):
         return f"{fmt_time(rec.per_op())} per message"

@@ -1,4 +1,4 @@
-"""The bad-input corpus (SPEC §3, §6): every case is refused with InvalidInputError by every API
+"""The bad-input corpus (docs/messages.md, docs/durability.md): every case is refused with InvalidInputError by every API
 it goes to, and the database fingerprint does not change; the CLI answers every bad file or
 argument with exit 2 and one line on stderr, no traceback, and leaves every file as it was.
 

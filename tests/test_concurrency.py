@@ -1,4 +1,4 @@
-"""Several processes on one file (SPEC §6): writers on their own sessions, writers racing on
+"""Several processes on one file (docs/durability.md): writers on their own sessions, writers racing on
 one shared session and run, and readers calling verify / mob_members / messages / events the
 whole time. No error of any kind (`database is locked` included) may reach a caller, no write
 may be lost, sequences on the shared run must come out exactly 0..n-1, and the file verifies.

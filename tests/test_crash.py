@@ -1,4 +1,4 @@
-"""Crash safety (SPEC §6): a real writer process is killed with SIGKILL at seeded random
+"""Crash safety (docs/durability.md): a real writer process is killed with SIGKILL at seeded random
 moments; the file it leaves must pass `PRAGMA integrity_check`, hold every acknowledged
 turn with exactly its messages, hold no partial turn, verify, and carry an O(delta)
 digest state equal to a full recompute.
@@ -195,7 +195,7 @@ def run_writer(db: str, seed: int, tag: str, session_ids, rng: random.Random):
 
 
 def check_file(db: str, model: Model, plan, acks: list[str], created: list[str]) -> None:
-    """Everything SPEC §6 promises about a file a killed writer left behind."""
+    """Everything docs/durability.md promises about a file a killed writer left behind."""
     if not os.path.exists(db) or os.path.getsize(db) == 0:
         assert not acks and not created, "acknowledged work, but there is no database"
         return
@@ -617,7 +617,7 @@ def test_cli_creates_owner_only_databases(tmp_path, command):
 
 
 # ------------------------------------------------------------------------------------------
-# A killed checkpointer (engine.services.PersistentSessionService, SPEC §2): live sessions are
+# A killed checkpointer (engine.services.PersistentSessionService, docs/services.md): live sessions are
 # appended to in memory and written by periodic checkpointers (a short interval, so saves land
 # anywhere between appends), by explicit checkpoint() and by turns (buffered messages + turn +
 # receipt in one transaction); checkpointers are cancelled and re-armed now and then.
