@@ -353,9 +353,8 @@ def write_path_rows(records: dict[str, Record], impl) -> list[TargetRow]:
             note = (f"WAL bytes per turn {ours.extra['wal_bytes_per_turn']:,.0f} vs "
                     f"{floor.extra['wal_bytes_per_turn']:,.0f}. ")
         if ratio > 1.15:
-            note += ("mobstore's commit writes the pages of five b-trees (messages, receipts, events, "
-                     "the sessions row, sqlite_sequence for the event log's AUTOINCREMENT) against the floor's "
-                     "one: docs/performance.md. ")
+            note += ("mobstore's commit writes the pages of four b-trees (messages, receipts, events, "
+                     "the sessions row) against the floor's one: docs/performance.md. ")
         rows.append(TargetRow(what, "≤ 1.15×", f"{fmt_ratio(ratio)} ({fmt_time(ours.median)} vs {fmt_time(floor.median)})",
                               _status(ratio <= 1.15), note))
     else:
@@ -390,7 +389,7 @@ def write_path_rows(records: dict[str, Record], impl) -> list[TargetRow]:
                               f"{fmt_ratio(ratio)} ({fmt_time(py.median)} vs {fmt_time(ours.median)})",
                               _status(ratio <= 5 and impl == "native"),
                               "the fallback hashes with hashlib; what remains is the Python reference "
-                              "canonicalizer (engine/_canon_py.py). "))
+                              "canonicalizer (engine/_canon_py/). "))
     one, raw1 = r("digest.transcript.onethread.1024"), r("digest.transcript.hashlib.1024")
     if one and raw1:
         ratio = raw1.median / one.median

@@ -37,7 +37,7 @@ from .errors import InvalidInputError
 __all__ = [
     "DIGEST_IMPL", "NATIVE_ERROR", "ORJSON_FLOATS", "PROFILES", "TranscriptCheckpoints", "TranscriptState",
     "canonical_message",
-    "dumps_value", "message_bytes", "message_dict_bytes", "message_sha256", "transcript_digest",
+    "dumps_value", "runs_native", "message_bytes", "message_dict_bytes", "message_sha256", "transcript_digest",
 ]
 
 PROFILES = ("f3", "f2", "bare", "jcs")
@@ -697,6 +697,11 @@ def _native_sha256_portable(force: bool) -> bool | None:
         return None
     lib.mobstore_sha256_force_portable(1 if force else 0)
     return bool(lib.mobstore_sha256_accelerated())
+
+
+def runs_native() -> bool:
+    """True while digests run in C (False on the fallback, and inside _python_path())."""
+    return _native is not None
 
 
 @contextlib.contextmanager

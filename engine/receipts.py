@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Callable, Iterable, Iterator
+import os
+import queue
+import threading
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import orjson
 
@@ -450,6 +453,55 @@ def _body_chunks(con, num: int, start: int, stop: int) -> Iterator[tuple[list[by
         lo = hi
 
 
+_T = TypeVar("_T")
+_END = object()
+# A reader thread helps only when another CPU can run it (and the digest is native: the
+# Python path holds the GIL while it hashes).
+_SPARE_CPU = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) > 1
+
+
+def _read_ahead(chunks: Iterator[_T], depth: int = 2) -> Iterator[_T]:
+    """The items of `chunks`, produced by a reader thread up to `depth` items ahead: SQLite's
+    reads of the next chunk (apsw releases the GIL while SQLite works) overlap the native
+    digest of this one (cffi releases it during the C call). The caller must not use the
+    connection until this generator is closed; closing it (or leaving the loop) stops and
+    joins the reader. An error of the reader is raised here, as it was raised there."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put((chunk, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put((_END, exc))
+
+    reader = threading.Thread(target=produce, name="mobstore-verify-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if exc is not None:
+                raise exc
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 # A digest to check: (at, rank, run_id, sequence, profile, expected). at = the message count
 # it covers; rank orders the kinds at one count as the report lists them (receipts by run id and
 # sequence, then an imported head, then the stored state).
@@ -508,19 +560,25 @@ def _verify_session(con, num: int, report: VerifyReport) -> None:
     walkers = {p: digest.TranscriptCheckpoints(p, [a for a in ats if a <= count]) for p, ats in wanted.items()}
     position = 0
     broken: str | None = None
-    for bodies, whole in _body_chunks(con, num, 0, count):
-        for walker in walkers.values():
-            try:
-                walker.feed(bodies)
-            except MobstoreError as exc:
-                broken = f"messages from {walker.count} on no longer canonicalise: {exc}"
+    chunks = _body_chunks(con, num, 0, count)
+    if count > VERIFY_CHUNK and _SPARE_CPU and digest.runs_native():
+        chunks = _read_ahead(chunks)
+    try:
+        for bodies, whole in chunks:
+            for walker in walkers.values():
+                try:
+                    walker.feed(bodies)
+                except MobstoreError as exc:
+                    broken = f"messages from {walker.count} on no longer canonicalise: {exc}"
+                    break
+            if broken is not None:
                 break
-        if broken is not None:
-            break
-        position += len(bodies)
-        if not whole:
-            broken = f"message {position} is missing"
-            break
+            position += len(bodies)
+            if not whole:
+                broken = f"message {position} is missing"
+                break
+    finally:
+        chunks.close()  # stops the reader thread before the connection is used again
     if broken is None and position != count:
         broken = f"message {position} is missing"
     # Compare in bulk; what fails is reported in the report's order (by count, then kind, run
