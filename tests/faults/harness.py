@@ -184,7 +184,7 @@ def faulted(op: Operation, template: str | None, path: str, k: int, kind: str, p
     if op.setup:
         op.setup(ctx)
     plan.arm(k, kind=kind, persistent=persistent, ops=ops)
-    op_error = probe_error = close_error = None
+    op_error = None
     try:
         op.run(ctx)
     except BaseException as exc:  # noqa: BLE001 - classified; anything foreign fails the test
@@ -198,30 +198,40 @@ def faulted(op: Operation, template: str | None, path: str, k: int, kind: str, p
         # next open, unfaulted, must create a working store.
         plan.disarm()
         ctx.store = _open(path)
-    store = ctx.store
-    if op.closes:
+    probe_error, close_error = probe_and_close(ctx.store, persistent, f"{op.name} k={k} {kind}",
+                                               with_probe=not op.closes)
+    plan.disarm()
+    check_file(path)
+    state = _match(op, contents(path), states, op_error, probe_error, path)
+    return Run(op_error, probe_error, close_error, state, injected)
+
+
+def probe_and_close(store: engine.Store, persistent: bool, what: str, *,
+                    with_probe: bool = True) -> tuple[str | None, str | None]:
+    """Steps 3 and 4 of a faulted run (module docstring): the probe write (unless the
+    operation closed the store itself: "n/a"), then close(); returns (probe error, close
+    error), None where the call succeeded. After a transient fault both must succeed."""
+    probe_error = close_error = None
+    if not with_probe:
         probe_error = "n/a"
     else:
         try:
             probe(store)
         except BaseException as exc:  # noqa: BLE001
             probe_error = _error_name(exc)
-            assert persistent, f"{op.name} k={k} {kind}: the Store is unusable after a transient fault: {exc}"
+            assert persistent, f"{what}: the Store is unusable after a transient fault: {exc}"
     try:
         store.close()
     except BaseException as exc:  # noqa: BLE001
         close_error = _error_name(exc)
-        assert persistent, f"{op.name} k={k} {kind}: close failed after a transient fault: {exc}"
+        assert persistent, f"{what}: close failed after a transient fault: {exc}"
     try:
         store.message_count(PROBE)
     except StoreError as exc:
         assert "closed" in str(exc), exc
     else:
         raise AssertionError("the Store is not closed after close()")
-    plan.disarm()
-    check_file(path)
-    state = _match(op, contents(path), states, op_error, probe_error, path)
-    return Run(op_error, probe_error, close_error, state, injected)
+    return probe_error, close_error
 
 
 def _match(op: Operation, found: dict, states: dict[str, dict], op_error, probe_error, path: str) -> str:
