@@ -43,6 +43,7 @@ import time
 from typing import Any, Callable
 
 import engine
+from engine import groupcommit
 from engine.errors import MobstoreError, StoreError
 
 from . import harness, vfs
@@ -64,21 +65,31 @@ class Call:
 @dataclasses.dataclass(frozen=True)
 class ThreadBatch:
     """A first call that commits alone, then `batch`: calls that queue while it runs and
-    commit as one batch (module docstring). `setup(ctx)` runs before the fault is armed."""
+    commit as one batch (module docstring). `setup(ctx)` runs before the fault is armed.
+    `max_batch`: the group committer's limit during the run (engine/groupcommit.py
+    MAX_BATCH); the queued calls then commit as consecutive batches of at most that many,
+    each led by the oldest job left waiting."""
 
     name: str
     first: Call
     batch: tuple[Call, ...]
     setup: Callable[[Context], None] | None = None
+    max_batch: int = groupcommit.MAX_BATCH
 
     @property
     def calls(self) -> tuple[Call, ...]:
         return (self.first, *self.batch)
 
     @property
+    def chunks(self) -> list[tuple[Call, ...]]:
+        """The batches the queued calls form, in order."""
+        return [self.batch[i:i + self.max_batch] for i in range(0, len(self.batch), self.max_batch)]
+
+    @property
     def units(self) -> tuple[tuple[str, ...], ...]:
-        """The calls that commit together: the first alone; the batch's accepted calls."""
-        return (self.first.name,), tuple(c.name for c in self.batch if c.refused is None)
+        """The calls that commit together: the first alone; each batch's accepted calls."""
+        accepted = [tuple(c.name for c in chunk if c.refused is None) for chunk in self.chunks]
+        return ((self.first.name,), *(unit for unit in accepted if unit))
 
     def run(self, store: engine.Store) -> tuple[dict[str, Any], dict[str, int]]:
         """The choreography on `store`: every call's outcome (its value or the exception it
@@ -108,6 +119,7 @@ class ThreadBatch:
         before = store.group_commit_stats
         failure = None
         con.exec_trace = trace
+        limit, groupcommit.MAX_BATCH = groupcommit.MAX_BATCH, self.max_batch
         try:
             threads[0].start()
             if not _until(lambda: blocked.is_set() or not threads[0].is_alive()) or not blocked.is_set():
@@ -125,6 +137,7 @@ class ThreadBatch:
                 if thread.ident is not None:
                     thread.join(3 * WAIT_S)
             con.exec_trace = None
+            groupcommit.MAX_BATCH = limit
         alive = [t.name for t in threads if t.is_alive()]
         assert not alive, f"{self.name}: threads still running: {alive}"
         assert failure is None, f"{self.name}: {failure}"
@@ -133,8 +146,9 @@ class ThreadBatch:
                           "largest_batch": after["largest_batch"]}
 
     def check_formed(self, stats: dict[str, int]) -> None:
-        """The first call committed alone and the others as one batch."""
-        want = {"batches": 2, "jobs": len(self.calls), "largest_batch": len(self.batch)}
+        """The first call committed alone and the others as the batches of `chunks`."""
+        want = {"batches": 1 + len(self.chunks), "jobs": len(self.calls),
+                "largest_batch": max(map(len, self.chunks))}
         assert stats == want, f"{self.name}: the group committer made {stats}, not {want}"
 
 

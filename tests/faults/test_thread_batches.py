@@ -16,7 +16,7 @@ import pytest
 
 import engine
 
-from . import batches, vfs
+from . import batches, harness, vfs
 from .batches import Call, ThreadBatch
 from .test_io_faults import (MODE_IDS, MODES, ONLY, ONLY_IDS, _checkpoint_every_commit, _msg,  # noqa: F401
                              template)  # (template: the fixture every faulted run starts from)
@@ -30,12 +30,32 @@ def _turn(sid: str, run: str, *texts: str, ids=()) -> Callable:
     return lambda s: s.apply_runtime_turn(sid, run, [_msg(t) for t in texts], contributing_input_ids=list(ids))
 
 
+def _create(sid: str, *texts: str) -> Callable:
+    return lambda s: s.create_session(session_id=sid, messages=[_msg(t) for t in texts])
+
+
 def _bad_turn(sid: str, run: str) -> Callable:
     return lambda s: s.apply_runtime_turn(sid, run, [{"role": "bogus", "content": "x"}])
 
 
 # A, the first call, appends to "b"; its job blocks until the batch's calls are queued.
 FIRST = Call("A", _append("b", "b2", "b3"))
+
+# A session created, turned, deleted and created again under the same id (and row number)
+# in one batch: the write path's head memory (engine/heads.py) must forget the deleted one,
+# so the last turn is sequence 0 of a transcript of one message.
+REBORN = ThreadBatch("threads: create, turn, delete, re-create, turn", FIRST, (
+    Call("B", _create("c", "c0")),
+    Call("C", _turn("c", "run-1", "c1")),
+    Call("D", lambda s: s.delete_session("c")),
+    Call("E", _create("c")),
+    Call("F", _turn("c", "run-1", "c2"))))
+# The group committer's limit at 2: B leads B+C, then D, the oldest left waiting, leads D+E.
+SPLIT = ThreadBatch("threads: 4 jobs, batches of 2", FIRST, (
+    Call("B", _turn("a", "run-2", "a3")),
+    Call("C", _turn("b", "run-2", "b4")),
+    Call("D", _append("a", "a4")),
+    Call("E", _turn("b", "run-2", "b5"))), max_batch=2)
 
 BATCHES = [
     # Two turns of two sessions, next to each other in the batch: written together
@@ -60,6 +80,8 @@ BATCHES = [
     ThreadBatch("threads: 2 turns + checkpoints", FIRST, (
         Call("B", _turn("a", "run-2", "a3")),
         Call("C", _turn("b", "run-2", "b4"))), setup=_checkpoint_every_commit),
+    REBORN,
+    SPLIT,
 ]
 # Seven jobs from seven threads: two turns written together, an append between, then four
 # turns together of which two are refused (a message its profile rejects, an unknown session).
@@ -105,3 +127,20 @@ def _sweep(op, mode, template, workdir, ops=vfs.OPS):
     # ... and a transient one that did never hid a commit (a retry would apply it twice).
     if not persistent:
         assert tally.false_failures == 0, tally.line()
+
+
+def test_a_session_recreated_in_a_batch_starts_over(template, tmp_path):
+    """Fault-free, REBORN's batch answers what a fresh session answers: the last turn is
+    sequence 0 of run-1 over one message (the deleted session's heads are forgotten, though
+    the new one has its row number), and verify() agrees with the file."""
+    path = str(tmp_path / "reborn.db")
+    vfs.install()
+    harness._fresh(template, path)
+    with harness._open(path) as store:
+        outcomes, stats = REBORN.run(store)
+        REBORN.check_formed(stats)
+        receipt = outcomes["F"]
+        assert (receipt.sequence, receipt.message_count) == (0, 1), receipt
+        assert outcomes["C"].message_count == 2 and outcomes["D"] is True
+        assert store.messages("c") == [_msg("c2")]
+        assert store.verify().ok
