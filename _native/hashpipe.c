@@ -252,6 +252,17 @@ void mob_pipe_trim(mob_pipe *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The producer's new current slot: empty, no marks, room for a chunk and a
+ * quarter (a slot is queued after the message that takes it past a chunk, so
+ * it usually ends a little over).  Nonzero when the room cannot be had. */
+static int slot_open(pslot *s, size_t chunk)
+{
+    s->out.len = 0;
+    s->out.oom = 0;
+    s->nmarks = 0;
+    return mob_out_reserve(&s->out, chunk + (chunk >> 2));
+}
+
 /* Start a batch on *cache (made, or remade after a fork, as needed) from the
  * stream state *st; hex_out receives checkpoint digests.  NULL when no
  * pipe can be had (the caller then runs sequentially). */
@@ -275,11 +286,7 @@ mob_pipe *mob_pipe_begin(mob_pipe **cache, const mobstore_sha256 *st, char *hex_
         if (i != p->pinned) cur = i;
     p->cur = cur;
     pthread_mutex_unlock(&p->mu);
-    pslot *s = &p->slot[cur];
-    s->out.len = 0;
-    s->out.oom = 0;
-    s->nmarks = 0;
-    if (mob_out_reserve(&s->out, mob_pipe_chunk(p) + (mob_pipe_chunk(p) >> 2))) return NULL;
+    if (slot_open(&p->slot[cur], mob_pipe_chunk(p))) return NULL;
     return p;
 }
 
@@ -376,11 +383,7 @@ int mob_pipe_after_message(mob_pipe *p)
     }
     p->cur = next;
     pthread_mutex_unlock(&p->mu);
-    pslot *n = &p->slot[next];
-    n->out.len = 0;
-    n->out.oom = 0;
-    n->nmarks = 0;
-    return mob_out_reserve(&n->out, chunk + (chunk >> 2)) ? MOBSTORE_E_NOMEM : 0;
+    return slot_open(&p->slot[next], chunk) ? MOBSTORE_E_NOMEM : 0;
 }
 
 /* End of the batch: queue what is left, hash everything, *st = the state

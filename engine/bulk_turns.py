@@ -30,7 +30,6 @@ from typing import Callable, Sequence
 import apsw
 import orjson
 
-from . import digest
 from .errors import InvalidInputError, MobstoreError, from_apsw
 from .receipts import RunBoundaryReceipt, _PreparedTurn
 from .sessions import MAX_MESSAGES_PER_SESSION
@@ -68,12 +67,7 @@ def apply_turns(store, con, turns: Sequence[_PreparedTurn], at: int, *,
         sid = turn.session_id
         bodies = turn.bodies
         try:
-            head = heads.sessions.get(sid)
-            if head is None:
-                num, count, state_bytes, profile = store._session_row(con, sid)
-                state = digest.TranscriptState.from_bytes(state_bytes)
-            else:
-                num, count, state, profile = head
+            num, count, state, profile = store._head_of(con, sid)
             divert = expected is not None and expected[i] is not None and count != expected[i]
             if not divert:
                 if count + len(bodies) > MAX_MESSAGES_PER_SESSION:

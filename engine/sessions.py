@@ -344,16 +344,22 @@ class SessionsMixin:
             (at_ms or now_ms(), kind, session_id, orjson.dumps(detail), self._writer_id),
         )
 
+    def _head_of(self, con, session_id: str) -> tuple[int, int, "digest.TranscriptState", str]:
+        """(num, message_count, digest state, profile) of a session inside an open transaction:
+        from the write path's memory (engine/heads.py) when it holds the session, else its row.
+        The state may be the remembered object itself: a write that fails after absorbing into
+        it must empty the memory, as every failure path does (engine/heads.py)."""
+        head = self._heads.sessions.get(session_id)
+        if head is not None:
+            return head
+        num, count, state_bytes, profile = self._session_row(con, session_id)
+        return num, count, digest.TranscriptState.from_bytes(state_bytes), profile
+
     def _append_locked(self, con, session_id: str, bodies: list[bytes], at_ms: int) -> tuple[int, int, "digest.TranscriptState"]:
         """Append inside an open transaction; returns (session_num, new_count, new_state).
         The digest state validates every message before anything is inserted."""
         heads = self._heads
-        head = heads.sessions.get(session_id)
-        if head is None:
-            num, count, state_bytes, profile = self._session_row(con, session_id)
-            state = digest.TranscriptState.from_bytes(state_bytes)
-        else:
-            num, count, state, profile = head
+        num, count, state, profile = self._head_of(con, session_id)
         if count + len(bodies) > MAX_MESSAGES_PER_SESSION:
             raise InvalidInputError(f"session {session_id!r} would exceed {MAX_MESSAGES_PER_SESSION} messages")
         state.absorb(bodies)  # all or nothing: on a bad message the state is unchanged
