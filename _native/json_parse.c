@@ -397,16 +397,19 @@ static int utf8_valid_avx2(const uint8_t *p, size_t n)
 }
 
 /* CPU features, detected once: -1 unknown, 0 none, 1 SSSE3, 2 AVX2 (with
- * OS support for the YMM state).  Detection is idempotent (benign race). */
+ * OS support for the YMM state).  Detection is idempotent; relaxed atomics
+ * make threads racing on first use well defined. */
 static int utf8_simd = -1;
 
 static int cpu_utf8_simd(void)
 {
-    if (utf8_simd < 0) {
+    int v = __atomic_load_n(&utf8_simd, __ATOMIC_RELAXED);
+    if (v < 0) {
         __builtin_cpu_init();
-        utf8_simd = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("ssse3") ? 1 : 0;
+        v = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("ssse3") ? 1 : 0;
+        __atomic_store_n(&utf8_simd, v, __ATOMIC_RELAXED);
     }
-    return utf8_simd;
+    return v;
 }
 #endif
 

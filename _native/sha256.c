@@ -133,22 +133,26 @@ static int cpu_has_shani(void)
 
 typedef void (*compress_fn)(uint32_t h[8], const uint8_t *p, size_t nblocks);
 
-/* -1 unknown, 0 portable, 1 SHA-NI.  Detection is idempotent, so a benign
- * race between threads on first use stores the same value. */
+/* -1 unknown, 0 portable, 1 SHA-NI.  Read and written with relaxed atomics:
+ * detection is idempotent (threads racing on first use store the same value),
+ * and the tests' force_portable switch may flip while a hashing thread left
+ * over from a batch is still reading it (either backend gives the same bytes). */
 static int backend = -1;
 static int forced_portable = 0;
 
 static compress_fn pick(void)
 {
-    if (backend < 0) {
+    int b = __atomic_load_n(&backend, __ATOMIC_RELAXED);
+    if (b < 0) {
 #ifdef MOBSTORE_X86
-        backend = cpu_has_shani();
+        b = cpu_has_shani();
 #else
-        backend = 0;
+        b = 0;
 #endif
+        __atomic_store_n(&backend, b, __ATOMIC_RELAXED);
     }
 #ifdef MOBSTORE_X86
-    if (backend == 1 && !forced_portable) return compress_shani;
+    if (b == 1 && !__atomic_load_n(&forced_portable, __ATOMIC_RELAXED)) return compress_shani;
 #endif
     return compress_portable;
 }
@@ -158,7 +162,7 @@ int mobstore_sha256_accelerated(void)
     return pick() != compress_portable;
 }
 
-void mobstore_sha256_force_portable(int force) { forced_portable = force ? 1 : 0; }
+void mobstore_sha256_force_portable(int force) { __atomic_store_n(&forced_portable, force ? 1 : 0, __ATOMIC_RELAXED); }
 
 void mobstore_sha256_init(mobstore_sha256 *s)
 {
