@@ -119,6 +119,15 @@ def test_meerkat_kat(impl, kat_id):
             kat["expected_preimage"].encode("utf-8")
 
 
+def _head_strands(con) -> list[tuple[str, list[bytes]]]:
+    """(head_revision, the head strand's first message_count rows) of every head in a realm."""
+    heads = list(con.execute("SELECT session_id, strand, head_revision, message_count FROM session_heads"))
+    assert heads
+    return [(revision, [bytes(r[0]) if not isinstance(r[0], str) else r[0].encode() for r in con.execute(
+        "SELECT message_json FROM session_strand_messages WHERE session_id = ? AND strand = ? ORDER BY seq",
+        (sid, strand))][:count]) for sid, strand, revision, count in heads]
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_released_head_differs_from_current_digest(impl):
     """meerkat-runtime/tests/recovery_contract.rs:2685-2689@c7b8518b4: the current (f3) digest of
@@ -126,12 +135,7 @@ def test_released_head_differs_from_current_digest(impl):
     (f2) reproduces. Read from the vendored realm file itself."""
     con = _open_fixture("realm-0.8.10-released.sqlite3")
     try:
-        heads = list(con.execute("SELECT session_id, strand, head_revision, message_count FROM session_heads"))
-        assert heads
-        for sid, strand, revision, count in heads:
-            rows = [bytes(r[0]) if not isinstance(r[0], str) else r[0].encode() for r in con.execute(
-                "SELECT message_json FROM session_strand_messages WHERE session_id = ? AND strand = ? ORDER BY seq",
-                (sid, strand))][:count]
+        for revision, rows in _head_strands(con):
             assert impl.transcript_digest(rows, "f2") == revision == KATS["recovery_contract/released_head_f2"]["expected"]
             current = impl.transcript_digest(rows, "f3")
             assert current != revision
@@ -146,12 +150,7 @@ def test_real_meerkat_0728_head_revision(impl):
     carries mutation_kind, which HEAD's model drops, so f3 differs."""
     con = _open_fixture("realm-0.7.28-attempted-turn.sqlite3")
     try:
-        heads = list(con.execute("SELECT session_id, strand, head_revision, message_count FROM session_heads"))
-        assert heads
-        for sid, strand, revision, count in heads:
-            rows = [bytes(r[0]) if not isinstance(r[0], str) else r[0].encode() for r in con.execute(
-                "SELECT message_json FROM session_strand_messages WHERE session_id = ? AND strand = ? ORDER BY seq",
-                (sid, strand))][:count]
+        for revision, rows in _head_strands(con):
             assert b'"mutation_kind"' in rows[0]
             assert impl.transcript_digest(rows, "f2") == revision
             assert impl.transcript_digest(rows, "f3") != revision
