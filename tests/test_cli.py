@@ -124,7 +124,7 @@ def test_bad_database_is_exit_2_one_line(command, kind, tmp_path, mob_db):
     assert not os.path.exists(str(path) + "-wal") or kind == "truncated"
 
 
-def test_import_and_verify_shared_realms(tmp_path):
+def test_import_and_verify_vendored_realms(tmp_path):
     db = str(tmp_path / "imported.db")
     for name in ("realm-0.7.5-attempted-turn.sqlite3", "realm-0.7.28-attempted-turn.sqlite3"):
         proc, doc = run("import-meerkat", os.path.join(MEERKAT_DIR, name), "--into", db, "--json", check_json=True)

@@ -27,7 +27,7 @@ SESSIONS_PER_WRITER = 2
 EXTRA_SHARED = 10          # turns each own-session writer also puts on the shared session
 READERS = 2
 MOB = "cmob"
-SHARED_RUN = "shared"
+SHARED_RUN = "common-run"  # the run id every writer appends to on the common session
 JOIN_TIMEOUT = 300
 
 
